@@ -1,0 +1,151 @@
+//! Generates an HTTP/JSON gateway for gRPC services from their `.proto` files.
+//!
+//! The pipeline has three stages, each in its own module:
+//! 1. [`load`]: compile the protos to descriptors in pure Rust (no `protoc`).
+//! 2. [`model`]: read every method's `google.api.http` rule into an API model.
+//! 3. `emit`: write Rust — message types, tonic clients and servers, serde impls, and a
+//!    route module that registers one handler per HTTP binding on a
+//!    `gateway_runtime::GatewayRouter`.
+//!
+//! ```no_run
+//! let output = gateway_codegen::Generator::new("proto")
+//!     .file("etcd/api/etcdserverpb/rpc.proto")
+//!     .generate()?;
+//! output.write_to("src/generated")?;
+//! # anyhow::Ok(())
+//! ```
+#![deny(missing_docs)]
+
+mod emit;
+mod format;
+pub mod load;
+pub mod model;
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+
+pub use format::HEADER;
+
+/// Configures and runs the generator.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    includes: Vec<PathBuf>,
+    files: Vec<String>,
+}
+
+impl Generator {
+    /// A generator reading protos from the include tree at `include_root`.
+    pub fn new(include_root: impl Into<PathBuf>) -> Self {
+        Self {
+            includes: vec![include_root.into()],
+            files: Vec::new(),
+        }
+    }
+
+    /// Adds another include tree, searched after the earlier ones (like `protoc -I`).
+    pub fn include(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.includes.push(dir.into());
+        self
+    }
+
+    /// Adds a proto file (relative to the include root) to generate code for. Its imports are
+    /// loaded too, but code is generated only for the packages of added files.
+    pub fn file(mut self, file: impl Into<String>) -> Self {
+        self.files.push(file.into());
+        self
+    }
+
+    /// Adds several proto files, as [`Generator::file`].
+    pub fn files<I, S>(self, files: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        files.into_iter().fold(self, Self::file)
+    }
+
+    /// Runs all stages and returns the generated files, in memory.
+    pub fn generate(&self) -> Result<Output> {
+        let descriptors = load::load(&self.includes, &self.files)?;
+        let api = model::model(&descriptors.pool, &self.files)?;
+        let mut packages: Vec<String> = Vec::new();
+        for file in &self.files {
+            let package = descriptors
+                .pool
+                .get_file_by_name(file)
+                .with_context(|| format!("{file} was not loaded"))?
+                .package_name()
+                .to_owned();
+            if !packages.contains(&package) {
+                packages.push(package);
+            }
+        }
+        let files = emit::rust_files(&descriptors, &packages, &api)?
+            .into_iter()
+            .map(|(name, code)| Ok((name.clone(), format::format(&name, code)?)))
+            .collect::<Result<_>>()?;
+        Ok(Output { files, api })
+    }
+}
+
+/// The generator's result.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// `file name → content` of every generated file.
+    pub files: BTreeMap<String, String>,
+    /// The API model the routes were generated from.
+    pub api: Vec<model::Service>,
+}
+
+impl Output {
+    /// Writes every file into `dir` (created if missing) and removes files there that the
+    /// generator no longer produces. The directory belongs to the generator.
+    pub fn write_to(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for stale in self.stale_files(dir)? {
+            fs::remove_file(&stale).with_context(|| format!("removing {}", stale.display()))?;
+        }
+        for (name, content) in &self.files {
+            let path = dir.join(name);
+            if fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
+                fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Paths under `dir` that differ from this output: changed, missing or stale files.
+    pub fn drift(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        let dir = dir.as_ref();
+        let mut drift = self.stale_files(dir)?;
+        for (name, content) in &self.files {
+            let path = dir.join(name);
+            if fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
+                drift.push(path);
+            }
+        }
+        drift.sort();
+        Ok(drift)
+    }
+
+    fn stale_files(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Ok(Vec::new());
+        };
+        let mut stale = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_file() && !self.files.contains_key(&name) {
+                stale.push(entry.path());
+            }
+        }
+        Ok(stale)
+    }
+}
