@@ -1,0 +1,32 @@
+//! HTTP/JSON gateway for etcd's gRPC API.
+//!
+//! The route handlers and message types are generated from etcd's `.proto` files (see
+//! [`generated`]); [`gateway_runtime`] does the HTTP work; this crate adds configuration,
+//! the upstream connection and etcd's `/version` and `/health` endpoints.
+#![deny(missing_docs)]
+
+pub mod config;
+#[rustfmt::skip]
+pub mod generated;
+pub mod status;
+pub mod upstream;
+
+use axum::routing::get;
+use gateway_runtime::{GatewayRouter, GrpcTransport};
+
+pub use generated::{authpb, etcdserverpb, mvccpb, v3electionpb, v3lockpb};
+
+/// The API prefix of etcd's gateway since 3.4.
+pub const API_PREFIX: &str = "/v3/";
+/// Older prefixes still served: `/v3beta/` (etcd 3.3) and `/v3alpha/` (etcd 3.2).
+pub const LEGACY_PREFIXES: &[&str] = &["/v3beta/", "/v3alpha/"];
+
+/// The complete HTTP application in front of `transport`.
+pub fn app(transport: GrpcTransport, max_body_bytes: usize) -> axum::Router {
+    let router = GatewayRouter::new(transport)
+        .prefix_aliases(API_PREFIX, LEGACY_PREFIXES)
+        .max_body_bytes(max_body_bytes)
+        .route("/version", get(status::version))
+        .route("/health", get(status::health));
+    generated::routes::register(router).into_router()
+}

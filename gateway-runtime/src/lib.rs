@@ -1,0 +1,27 @@
+//! Runtime for HTTP/JSON gateways in front of gRPC services.
+//!
+//! Generated route handlers call into this crate; every HTTP concern lives here:
+//!
+//! * [`codec`]: JSON request decoding and response encoding,
+//! * [`error`]: the JSON error shape and the gRPC code → HTTP status table,
+//! * [`metadata`]: request headers → gRPC metadata and deadlines, response metadata → headers,
+//! * [`body`]: size-limited request body reading,
+//! * [`unary`]: one complete unary call (headers + body → gRPC → JSON response),
+//! * [`GatewayRouter`]: the route table builder producing an [`axum::Router`],
+//! * [`GrpcTransport`] / [`transport`]: the type-erased gRPC service every call goes through.
+//!
+//! The crate knows nothing about any particular gRPC API.
+
+#![deny(missing_docs)]
+
+pub mod body;
+pub mod codec;
+mod cors;
+pub mod error;
+pub mod metadata;
+mod router;
+mod transport;
+pub mod unary;
+
+pub use router::GatewayRouter;
+pub use transport::{GrpcTransport, transport};
