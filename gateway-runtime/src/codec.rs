@@ -52,15 +52,15 @@ where
         .map_err(|err| Status::internal(format!("failed to encode response: {err}")))
 }
 
-/// Slow path: parses the first value into a tree, drops `null` object members and decodes again
-/// (which also resolves duplicate keys as "last one wins").
+/// Slow path: parses the first value into a tree, normalizes it and decodes again (the tree also
+/// resolves duplicate keys as "last one wins").
 ///
 /// Returns `None` when the body is not valid JSON, or when the retry fails and nothing was
 /// stripped (the caller's error then carries the line and column).
 fn decode_lenient<T: DeserializeOwned>(body: &[u8]) -> Option<Result<T, Status>> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let mut value = serde_json::Value::deserialize(&mut de).ok()?;
-    let stripped = strip_nulls(&mut value);
+    let stripped = normalize(&mut value);
     match serde_path_to_error::deserialize(value) {
         Ok(message) => Some(Ok(message)),
         Err(err) if stripped => Some(Err(invalid_body(&err))),
@@ -68,24 +68,52 @@ fn decode_lenient<T: DeserializeOwned>(body: &[u8]) -> Option<Result<T, Status>>
     }
 }
 
-/// Removes every object member whose value is `null`, recursively (array elements are kept).
+/// Recursively removes what grpc-gateway treats as absent: object members whose value is `null`
+/// (array elements are kept), and a `snake_case` member whose lowerCamelCase spelling is also
+/// present (the camelCase one wins, whatever the order, as in etcd's gateway).
 /// Returns whether anything was removed.
-fn strip_nulls(value: &mut serde_json::Value) -> bool {
+fn normalize(value: &mut serde_json::Value) -> bool {
     match value {
         serde_json::Value::Object(map) => {
             let before = map.len();
             map.retain(|_, member| !member.is_null());
-            let mut stripped = map.len() != before;
-            for member in map.values_mut() {
-                stripped |= strip_nulls(member);
+            let shadowed: Vec<String> = map
+                .keys()
+                .filter(|key| key.contains('_'))
+                .filter(|key| map.contains_key(&lower_camel(key)))
+                .cloned()
+                .collect();
+            for key in &shadowed {
+                map.remove(key);
             }
-            stripped
+            let mut removed = map.len() != before;
+            for member in map.values_mut() {
+                removed |= normalize(member);
+            }
+            removed
         }
         serde_json::Value::Array(items) => items
             .iter_mut()
-            .fold(false, |stripped, item| strip_nulls(item) | stripped),
+            .fold(false, |removed, item| normalize(item) | removed),
         _ => false,
     }
+}
+
+/// The proto JSON name of a field: `range_end` → `rangeEnd`.
+fn lower_camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The error for a body whose first value is not an object (or is not valid JSON at all).
@@ -217,6 +245,15 @@ mod tests {
     fn null_array_elements_are_not_stripped() {
         let message = err(r#"{"key":null,"items":[null]}"#);
         assert!(message.contains(r#"at "items[0]""#), "{message}");
+    }
+
+    #[test]
+    fn camel_case_spelling_wins_over_snake_case() {
+        assert_eq!(super::lower_camel("range_end"), "rangeEnd");
+        assert_eq!(super::lower_camel("remaining_TTL"), "remainingTTL");
+        let mut value = serde_json::json!({"a_b": 1, "aB": 2, "c_d": {"e_f": null, "x": 3}});
+        assert!(super::normalize(&mut value));
+        assert_eq!(value, serde_json::json!({"aB": 2, "c_d": {"x": 3}}));
     }
 
     #[test]
