@@ -108,7 +108,9 @@ fn generation_is_deterministic_and_marked() {
     }
     let routes = &first.files["routes.rs"];
     assert_eq!(routes.matches(".unary(").count(), 47);
-    assert_eq!(routes.matches(".unimplemented_stream(").count(), 4);
+    assert_eq!(routes.matches(".server_streaming(").count(), 2);
+    assert_eq!(routes.matches(".bidi_streaming(").count(), 2);
+    assert!(!routes.contains(".unimplemented_stream("));
     assert!(routes.contains("\"/v3/kv/lease/timetolive\""));
     assert!(routes.contains(".lease_time_to_live(request)"));
 }

@@ -7,6 +7,7 @@
 //! * [`metadata`]: request headers → gRPC metadata and deadlines, response metadata → headers,
 //! * [`body`]: size-limited request body reading,
 //! * [`unary`]: one complete unary call (headers + body → gRPC → JSON response),
+//! * [`stream`]: server-streaming and bidirectional calls, framed as JSON lines or SSE,
 //! * [`GatewayRouter`]: the route table builder producing an [`axum::Router`],
 //! * [`GrpcTransport`] / [`transport`]: the type-erased gRPC service every call goes through.
 //!
@@ -20,6 +21,7 @@ mod cors;
 pub mod error;
 pub mod metadata;
 mod router;
+pub mod stream;
 mod transport;
 pub mod unary;
 

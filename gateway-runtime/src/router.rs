@@ -13,8 +13,11 @@ use http::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 use tonic::{Code, Status};
 
+use futures_util::Stream;
+
 use crate::{
     GrpcTransport,
+    stream::{self, RequestStream},
     body::{DEFAULT_MAX_BODY_BYTES, read_body},
     cors::cors,
     error::{error_body, json_response, method_not_allowed, not_found},
@@ -22,6 +25,7 @@ use crate::{
 };
 
 /// Settings fixed when the router is built.
+#[derive(Clone)]
 struct Build {
     transport: GrpcTransport,
     max_body_bytes: usize,
@@ -99,6 +103,101 @@ impl GatewayRouter {
             axum::routing::on(filter, move |request: Request| {
                 let endpoint = Arc::clone(&endpoint);
                 async move { endpoint.serve(request).await }
+            })
+        });
+        self.routes.push(Route {
+            path: path.to_owned(),
+            make,
+        });
+        self
+    }
+
+    /// Registers a server-streaming RPC binding: the body is the request message, and every
+    /// response message is streamed to the client as it arrives (see [`crate::stream`]).
+    ///
+    /// # Panics
+    ///
+    /// If `method` is not one of the standard HTTP methods.
+    pub fn server_streaming<Req, Resp, S, F, Fut>(
+        self,
+        method: Method,
+        path: &'static str,
+        call: F,
+    ) -> Self
+    where
+        Req: DeserializeOwned + Default + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+        F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
+    {
+        self.endpoint(method, path, move |build, request: Request| {
+            let transport = build.transport.clone();
+            let limit = build.max_body_bytes;
+            let call = call.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = match read_body(body, limit).await {
+                    Ok(body) => body,
+                    Err(response) => return response,
+                };
+                stream::server_streaming(&parts.headers, &body, |request| call(transport, request))
+                    .await
+            }
+        })
+    }
+
+    /// Registers a bidirectional-streaming RPC binding: the body is a sequence of JSON request
+    /// messages, each sent upstream as soon as it has arrived, and every response message is
+    /// streamed to the client as it arrives (see [`crate::stream`]).
+    ///
+    /// # Panics
+    ///
+    /// If `method` is not one of the standard HTTP methods.
+    pub fn bidi_streaming<Req, Resp, S, F, Fut>(
+        self,
+        method: Method,
+        path: &'static str,
+        call: F,
+    ) -> Self
+    where
+        Req: DeserializeOwned + Default + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+        F: Fn(GrpcTransport, tonic::Request<RequestStream<Req>>) -> Fut
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
+    {
+        self.endpoint(method, path, move |build, request: Request| {
+            let transport = build.transport.clone();
+            let limit = build.max_body_bytes;
+            let call = call.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                stream::bidi_streaming(&parts.headers, body, limit, |request| {
+                    call(transport, request)
+                })
+                .await
+            }
+        })
+    }
+
+    /// Registers `serve` for `method` on `path`; it is given the final settings per request.
+    fn endpoint<H, Fut>(mut self, method: Method, path: &'static str, serve: H) -> Self
+    where
+        H: Fn(&Build, Request) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        let filter = method_filter(method);
+        let make: MakeEndpoint = Box::new(move |build: &Build| {
+            let build = Arc::new(build.clone());
+            axum::routing::on(filter, move |request: Request| {
+                let build = Arc::clone(&build);
+                let serve = serve.clone();
+                async move { serve(&build, request).await }
             })
         });
         self.routes.push(Route {

@@ -79,7 +79,25 @@ pub fn register_kv(router: GatewayRouter) -> GatewayRouter {
 }
 /// Registers the HTTP bindings of `etcdserverpb.Watch`.
 pub fn register_watch(router: GatewayRouter) -> GatewayRouter {
-    router.unimplemented_stream(Method::POST, "/v3/watch", "etcdserverpb.Watch/Watch")
+    router
+        .bidi_streaming(
+            Method::POST,
+            "/v3/watch",
+            |
+                transport,
+                request: tonic::Request<
+                    gateway_runtime::stream::RequestStream<
+                        super::etcdserverpb::WatchRequest,
+                    >,
+                >|
+            async move {
+                super::etcdserverpb::watch_client::WatchClient::new(transport)
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX)
+                    .watch(request)
+                    .await
+            },
+        )
 }
 /// Registers the HTTP bindings of `etcdserverpb.Lease`.
 pub fn register_lease(router: GatewayRouter) -> GatewayRouter {
@@ -123,10 +141,23 @@ pub fn register_lease(router: GatewayRouter) -> GatewayRouter {
                     .await
             },
         )
-        .unimplemented_stream(
+        .bidi_streaming(
             Method::POST,
             "/v3/lease/keepalive",
-            "etcdserverpb.Lease/LeaseKeepAlive",
+            |
+                transport,
+                request: tonic::Request<
+                    gateway_runtime::stream::RequestStream<
+                        super::etcdserverpb::LeaseKeepAliveRequest,
+                    >,
+                >|
+            async move {
+                super::etcdserverpb::lease_client::LeaseClient::new(transport)
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX)
+                    .lease_keep_alive(request)
+                    .await
+            },
         )
         .unary(
             Method::POST,
@@ -321,10 +352,18 @@ pub fn register_maintenance(router: GatewayRouter) -> GatewayRouter {
                     .await
             },
         )
-        .unimplemented_stream(
+        .server_streaming(
             Method::POST,
             "/v3/maintenance/snapshot",
-            "etcdserverpb.Maintenance/Snapshot",
+            |transport, request: tonic::Request<super::etcdserverpb::SnapshotRequest>| async move {
+                super::etcdserverpb::maintenance_client::MaintenanceClient::new(
+                        transport,
+                    )
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX)
+                    .snapshot(request)
+                    .await
+            },
         )
         .unary(
             Method::POST,
@@ -631,10 +670,16 @@ pub fn register_election(router: GatewayRouter) -> GatewayRouter {
                     .await
             },
         )
-        .unimplemented_stream(
+        .server_streaming(
             Method::POST,
             "/v3/election/observe",
-            "v3electionpb.Election/Observe",
+            |transport, request: tonic::Request<super::v3electionpb::LeaderRequest>| async move {
+                super::v3electionpb::election_client::ElectionClient::new(transport)
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX)
+                    .observe(request)
+                    .await
+            },
         )
         .unary(
             Method::POST,

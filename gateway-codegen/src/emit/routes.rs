@@ -83,17 +83,25 @@ fn registration(
         }
         let verb = verb(binding.verb);
         let path = &binding.path;
-        if method.client_streaming || method.server_streaming {
-            out.extend(quote! { .unimplemented_stream(#verb, #path, #rpc) });
-            continue;
-        }
+        let input = type_path(&service.package, &rust_method.input_type)?;
+        let (register, request) = match (method.client_streaming, method.server_streaming) {
+            (false, false) => (quote!(unary), quote!(tonic::Request<#input>)),
+            (false, true) => (quote!(server_streaming), quote!(tonic::Request<#input>)),
+            (true, true) => (
+                quote!(bidi_streaming),
+                quote!(tonic::Request<gateway_runtime::stream::RequestStream<#input>>),
+            ),
+            (true, false) => {
+                out.extend(quote! { .unimplemented_stream(#verb, #path, #rpc) });
+                continue;
+            }
+        };
         let package = package_path(&service.package);
         let client_mod = format_ident!("{}_client", tonic_snake(&rust.name));
         let client = format_ident!("{}Client", rust.name);
         let call = rust_ident(&rust_method.name)?;
-        let input = type_path(&service.package, &rust_method.input_type)?;
         out.extend(quote! {
-            .unary(#verb, #path, |transport, request: tonic::Request<#input>| async move {
+            .#register(#verb, #path, |transport, request: #request| async move {
                 #package::#client_mod::#client::new(transport)
                     .max_decoding_message_size(usize::MAX)
                     .max_encoding_message_size(usize::MAX)

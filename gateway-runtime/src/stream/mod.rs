@@ -1,0 +1,315 @@
+//! Streaming RPCs over HTTP: server-streaming and bidirectional calls.
+//!
+//! Requests: a server-streaming call decodes the body as one message; a bidirectional call
+//! decodes the body as a sequence of JSON objects *as the bytes arrive* and sends each upstream
+//! at once ([`RequestStream`]); the end of the body half-closes the upstream stream.
+//!
+//! Responses: every upstream message is written and flushed as soon as it arrives, framed by
+//! [`Framing`]. The HTTP status and headers go out with the first message; an upstream error
+//! before it yields the unary error shape and status, an error after it one final error message.
+//!
+//! Flow control: the response body is pulled by the HTTP connection, so a slow reader stops the
+//! gateway from reading the upstream stream, and HTTP/2 flow control then holds the upstream
+//! back; nothing is buffered without bound. On the request side at most
+//! [`REQUEST_QUEUE`] decoded messages wait for the upstream before the gateway stops reading
+//! the body. A client that goes away drops the response, which cancels the upstream stream and
+//! the body reader.
+
+pub mod framing;
+mod json_seq;
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicUsize, Ordering},
+    task::{Context, Poll},
+};
+
+use axum::{body::Body, response::Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+pub use framing::Framing;
+pub use json_seq::JsonSeq;
+
+use crate::{codec, error::error_response, metadata};
+
+/// How many decoded request messages may wait for the upstream stream.
+pub const REQUEST_QUEUE: usize = 16;
+
+/// Upstream streams currently open through this process.
+static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of upstream streams currently open through this process (streams whose HTTP client
+/// has gone away are closed, so this returns to zero when no stream is being served).
+pub fn open_streams() -> usize {
+    OPEN_STREAMS.load(Ordering::Relaxed)
+}
+
+/// The request messages of a client-streaming call, in arrival order.
+pub struct RequestStream<T> {
+    receiver: mpsc::Receiver<T>,
+}
+
+impl<T> RequestStream<T> {
+    /// A stream fed through the returned sender; dropping the sender ends the stream.
+    pub fn channel() -> (mpsc::Sender<T>, Self) {
+        let (sender, receiver) = mpsc::channel(REQUEST_QUEUE);
+        (sender, Self { receiver })
+    }
+}
+
+impl<T> Stream for RequestStream<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.receiver.poll_recv(cx)
+    }
+}
+
+/// A boxed stream of upstream results.
+type Upstream<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
+
+/// Marks one open upstream stream; stops the request reader when dropped.
+struct StreamGuard {
+    reader: Option<tokio::task::AbortHandle>,
+}
+
+impl StreamGuard {
+    fn new(reader: Option<tokio::task::AbortHandle>) -> Self {
+        OPEN_STREAMS.fetch_add(1, Ordering::Relaxed);
+        Self { reader }
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+        }
+        OPEN_STREAMS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves a server-streaming call: the body is one request message.
+pub async fn server_streaming<Req, Resp, S, F, Fut>(
+    headers: &HeaderMap,
+    body: &[u8],
+    call: F,
+) -> Response
+where
+    Req: DeserializeOwned + Default,
+    Resp: Serialize + Send + 'static,
+    S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+    F: FnOnce(tonic::Request<Req>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<S>, Status>>,
+{
+    let request = match unary_request(headers, body) {
+        Ok(request) => request,
+        Err(status) => return error_response(&status),
+    };
+    let guard = StreamGuard::new(None);
+    respond(call(request), None, Framing::negotiate(headers), guard).await
+}
+
+/// Serves a bidirectional call: the body is decoded incrementally into request messages.
+pub async fn bidi_streaming<Req, Resp, S, F, Fut>(
+    headers: &HeaderMap,
+    body: Body,
+    max_message_bytes: usize,
+    call: F,
+) -> Response
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+    F: FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<S>, Status>>,
+{
+    let metadata = match request_metadata(headers) {
+        Ok(metadata) => metadata,
+        Err(status) => return error_response(&status),
+    };
+    let (sender, messages) = RequestStream::channel();
+    let (error_sender, input_error) = oneshot::channel();
+    let reader = tokio::spawn(read_messages(body, max_message_bytes, sender, error_sender));
+    let guard = StreamGuard::new(Some(reader.abort_handle()));
+    let request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), messages);
+    respond(
+        call(request),
+        Some(input_error),
+        Framing::negotiate(headers),
+        guard,
+    )
+    .await
+}
+
+fn request_metadata(headers: &HeaderMap) -> Result<tonic::metadata::MetadataMap, Status> {
+    let mut metadata = metadata::request_metadata(headers)?;
+    if let Some(timeout) = metadata::grpc_timeout(headers)? {
+        let mut carrier = tonic::Request::from_parts(metadata, tonic::Extensions::default(), ());
+        carrier.set_timeout(timeout);
+        metadata = carrier.into_parts().0;
+    }
+    Ok(metadata)
+}
+
+fn unary_request<Req: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<tonic::Request<Req>, Status> {
+    let metadata = request_metadata(headers)?;
+    let message = codec::decode(body)?;
+    Ok(tonic::Request::from_parts(
+        metadata,
+        tonic::Extensions::default(),
+        message,
+    ))
+}
+
+/// Reads the body, sending each decoded message upstream as soon as it is complete. A bad
+/// message, or a body that breaks off, is reported through `error` and ends the call.
+async fn read_messages<Req: DeserializeOwned + Default>(
+    mut body: Body,
+    max_message_bytes: usize,
+    sender: mpsc::Sender<Req>,
+    error: oneshot::Sender<Status>,
+) {
+    let mut seq = JsonSeq::new(max_message_bytes);
+    let outcome: Result<(), Status> = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| Status::cancelled(format!("request body: {err}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seq.push(&data);
+            while let Some(object) = seq.next_object() {
+                let message: Req = codec::decode(&object?)?;
+                if sender.send(message).await.is_err() {
+                    return Ok(()); // the upstream call is over
+                }
+            }
+        }
+        seq.finish()
+    }
+    .await;
+    if let Err(status) = outcome {
+        let _ = error.send(status);
+    }
+}
+
+/// Awaits `future`, unless the request side fails first.
+async fn unless_input_fails<T>(
+    future: impl Future<Output = T>,
+    input_error: &mut Option<oneshot::Receiver<Status>>,
+) -> Result<T, Status> {
+    tokio::pin!(future);
+    loop {
+        let Some(receiver) = input_error else {
+            return Ok(future.await);
+        };
+        tokio::select! {
+            output = &mut future => return Ok(output),
+            failure = receiver => match failure {
+                Ok(status) => return Err(status),
+                Err(_) => *input_error = None, // the body ended cleanly
+            },
+        }
+    }
+}
+
+/// Renders the call: headers with the first message, then one framed message per upstream
+/// message.
+async fn respond<Resp, S, Fut>(
+    call: Fut,
+    mut input_error: Option<oneshot::Receiver<Status>>,
+    framing: Framing,
+    guard: StreamGuard,
+) -> Response
+where
+    Resp: Serialize + Send + 'static,
+    S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+    Fut: Future<Output = Result<tonic::Response<S>, Status>>,
+{
+    let response = match unless_input_fails(call, &mut input_error).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(status)) | Err(status) => return error_response(&status),
+    };
+    let (response_metadata, upstream, _) = response.into_parts();
+    let mut upstream: Upstream<Resp> = Box::pin(upstream);
+    let first = match unless_input_fails(upstream.next(), &mut input_error).await {
+        Ok(Some(Ok(message))) => Some(framing.result(&message)),
+        Ok(Some(Err(status))) | Err(status) => return error_response(&status),
+        Ok(None) => None,
+    };
+    let lines = Lines {
+        first,
+        done: false,
+        upstream,
+        input_error,
+        framing,
+        _guard: guard,
+    };
+    let mut response = Response::new(Body::from_stream(lines));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, framing.content_type());
+    if framing == Framing::ServerSentEvents {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    metadata::forward_response_metadata(response_metadata, headers);
+    response
+}
+
+/// The response body: framed upstream messages, ended by the upstream, an error, or the
+/// request side failing.
+struct Lines<Resp> {
+    first: Option<Bytes>,
+    done: bool,
+    upstream: Upstream<Resp>,
+    input_error: Option<oneshot::Receiver<Status>>,
+    framing: Framing,
+    _guard: StreamGuard,
+}
+
+impl<Resp: Serialize> Stream for Lines<Resp> {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(receiver) = &mut this.input_error {
+            match Pin::new(receiver).poll(cx) {
+                Poll::Ready(Ok(status)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Ok(this.framing.error(&status))));
+                }
+                Poll::Ready(Err(_)) => this.input_error = None,
+                Poll::Pending => {}
+            }
+        }
+        match this.upstream.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(message))) => Poll::Ready(Some(Ok(this.framing.result(&message)))),
+            Poll::Ready(Some(Err(status))) => {
+                this.done = true;
+                Poll::Ready(Some(Ok(this.framing.error(&status))))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
