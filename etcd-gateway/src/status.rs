@@ -22,10 +22,13 @@ pub async fn version(State(transport): State<GrpcTransport>) -> Response {
     match upstream_status(transport).await {
         Ok(status) => {
             let cluster = cluster_version(&status.version);
-            json_response(
-                StatusCode::OK,
-                json!({"etcdserver": status.version, "etcdcluster": cluster}),
-            )
+            // Built by hand to keep etcd's key order.
+            let body = format!(
+                r#"{{"etcdserver":{},"etcdcluster":{}}}"#,
+                json!(status.version),
+                json!(cluster)
+            );
+            gateway_runtime::error::json_response(StatusCode::OK, body.into())
         }
         Err(status) => gateway_runtime::error::error_response(&status),
     }

@@ -8,6 +8,7 @@
 //! * [`body`]: size-limited request body reading,
 //! * [`unary`]: one complete unary call (headers + body → gRPC → JSON response),
 //! * [`stream`]: server-streaming and bidirectional calls, framed as JSON lines or SSE,
+//! * [`websocket`]: every route over a WebSocket,
 //! * [`GatewayRouter`]: the route table builder producing an [`axum::Router`],
 //! * [`GrpcTransport`] / [`transport`]: the type-erased gRPC service every call goes through.
 //!
@@ -24,6 +25,7 @@ mod router;
 pub mod stream;
 mod transport;
 pub mod unary;
+pub mod websocket;
 
 pub use router::GatewayRouter;
 pub use transport::{GrpcTransport, transport};

@@ -1,15 +1,19 @@
 //! The route table builder.
 
-use std::{collections::BTreeMap, future::Future, marker::PhantomData, sync::Arc};
+use std::{collections::BTreeMap, future::Future, sync::Arc};
 
 use axum::{
     Router,
-    extract::Request,
+    extract::{
+        Request,
+        ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+    },
     response::Response,
     routing::{MethodFilter, MethodRouter},
 };
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 use tonic::{Code, Status};
 
@@ -22,6 +26,7 @@ use crate::{
     cors::cors,
     error::{error_body, json_response, method_not_allowed, not_found},
     unary::call_unary,
+    websocket,
 };
 
 /// Settings fixed when the router is built.
@@ -34,10 +39,19 @@ struct Build {
 /// Creates a route's endpoint once the final settings are known.
 type MakeEndpoint = Box<dyn FnOnce(&Build) -> MethodRouter + Send>;
 
+/// Serves one accepted WebSocket with the (auth-completed) handshake headers.
+type WebSocketHandler = Arc<dyn Fn(WebSocket, HeaderMap) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Creates a route's WebSocket handler once the final settings are known.
+type MakeWebSocket = Box<dyn FnOnce(&Build) -> WebSocketHandler + Send>;
+
 /// One registered route.
 struct Route {
     path: String,
+    /// The HTTP method of a binding; `None` for custom routes.
+    method: Option<Method>,
     make: MakeEndpoint,
+    websocket: Option<MakeWebSocket>,
 }
 
 /// Builder for the gateway's HTTP router.
@@ -85,31 +99,36 @@ impl GatewayRouter {
     /// # Panics
     ///
     /// If `method` is not one of the standard HTTP methods.
-    pub fn unary<Req, Resp, F, Fut>(mut self, method: Method, path: &'static str, call: F) -> Self
+    pub fn unary<Req, Resp, F, Fut>(self, method: Method, path: &'static str, call: F) -> Self
     where
         Req: DeserializeOwned + Default + Send + 'static,
         Resp: Serialize + Send + 'static,
         F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<tonic::Response<Resp>, Status>> + Send + 'static,
     {
-        let filter = method_filter(method);
-        let make: MakeEndpoint = Box::new(move |build: &Build| {
-            let endpoint = Arc::new(UnaryEndpoint {
-                transport: build.transport.clone(),
-                max_body_bytes: build.max_body_bytes,
-                call,
-                _types: PhantomData,
-            });
-            axum::routing::on(filter, move |request: Request| {
-                let endpoint = Arc::clone(&endpoint);
-                async move { endpoint.serve(request).await }
-            })
-        });
-        self.routes.push(Route {
-            path: path.to_owned(),
-            make,
-        });
-        self
+        let websocket = call.clone();
+        self.endpoint(
+            method,
+            path,
+            move |build, request: Request| {
+                let transport = build.transport.clone();
+                let limit = build.max_body_bytes;
+                let call = call.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body: Bytes = match read_body(body, limit).await {
+                        Ok(body) => body,
+                        Err(response) => return response,
+                    };
+                    call_unary(transport, &parts.headers, &body, call).await
+                }
+            },
+            move |build, socket, headers| {
+                let transport = build.transport.clone();
+                let call = websocket.clone();
+                websocket::unary(socket, headers, transport, call)
+            },
+        )
     }
 
     /// Registers a server-streaming RPC binding: the body is the request message, and every
@@ -131,6 +150,7 @@ impl GatewayRouter {
         F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
     {
+        let websocket = call.clone();
         self.endpoint(method, path, move |build, request: Request| {
             let transport = build.transport.clone();
             let limit = build.max_body_bytes;
@@ -144,6 +164,10 @@ impl GatewayRouter {
                 stream::server_streaming(&parts.headers, &body, |request| call(transport, request))
                     .await
             }
+        }, move |build, socket, headers| {
+            let transport = build.transport.clone();
+            let call = websocket.clone();
+            websocket::server_streaming(socket, headers, move |request| call(transport, request))
         })
     }
 
@@ -171,6 +195,7 @@ impl GatewayRouter {
             + 'static,
         Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
     {
+        let websocket = call.clone();
         self.endpoint(method, path, move |build, request: Request| {
             let transport = build.transport.clone();
             let limit = build.max_body_bytes;
@@ -182,16 +207,29 @@ impl GatewayRouter {
                 })
                 .await
             }
+        }, move |build, socket, headers| {
+            let transport = build.transport.clone();
+            let call = websocket.clone();
+            websocket::bidi_streaming(socket, headers, move |request| call(transport, request))
         })
     }
 
-    /// Registers `serve` for `method` on `path`; it is given the final settings per request.
-    fn endpoint<H, Fut>(mut self, method: Method, path: &'static str, serve: H) -> Self
+    /// Registers a binding: `serve` answers HTTP requests with `method` on `path`, and
+    /// `serve_websocket` serves WebSocket upgrades of `path`; both get the final settings.
+    fn endpoint<H, Fut, W, WFut>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        serve: H,
+        serve_websocket: W,
+    ) -> Self
     where
         H: Fn(&Build, Request) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Response> + Send + 'static,
+        W: Fn(&Build, WebSocket, HeaderMap) -> WFut + Send + Sync + 'static,
+        WFut: Future<Output = ()> + Send + 'static,
     {
-        let filter = method_filter(method);
+        let filter = method_filter(method.clone());
         let make: MakeEndpoint = Box::new(move |build: &Build| {
             let build = Arc::new(build.clone());
             axum::routing::on(filter, move |request: Request| {
@@ -200,9 +238,18 @@ impl GatewayRouter {
                 async move { serve(&build, request).await }
             })
         });
+        let websocket: MakeWebSocket = Box::new(move |build: &Build| {
+            let build = build.clone();
+            let handler: WebSocketHandler = Arc::new(move |socket, headers| {
+                Box::pin(serve_websocket(&build, socket, headers))
+            });
+            handler
+        });
         self.routes.push(Route {
             path: path.to_owned(),
+            method: Some(method),
             make,
+            websocket: Some(websocket),
         });
         self
     }
@@ -219,7 +266,7 @@ impl GatewayRouter {
         path: &'static str,
         rpc: &'static str,
     ) -> Self {
-        let filter = method_filter(method);
+        let filter = method_filter(method.clone());
         let body = error_body(
             Code::Unimplemented,
             &format!("streaming method {rpc} is not supported by this gateway yet"),
@@ -232,7 +279,9 @@ impl GatewayRouter {
         });
         self.routes.push(Route {
             path: path.to_owned(),
+            method: Some(method),
             make,
+            websocket: None,
         });
         self
     }
@@ -247,7 +296,9 @@ impl GatewayRouter {
             Box::new(move |build: &Build| method_router.with_state(build.transport.clone()));
         self.routes.push(Route {
             path: path.to_owned(),
+            method: None,
             make,
+            websocket: None,
         });
         self
     }
@@ -266,37 +317,89 @@ impl GatewayRouter {
             max_body_bytes: self.max_body_bytes,
         };
 
-        let mut by_path: BTreeMap<String, MethodRouter> = BTreeMap::new();
+        let mut by_path: BTreeMap<String, PathRoutes> = BTreeMap::new();
         for route in self.routes {
             let endpoint = (route.make)(&build);
+            let websocket = route.websocket.map(|make| make(&build));
+            let mut paths = vec![route.path.clone()];
             for (canonical, aliases) in &self.aliases {
-                let Some(rest) = route.path.strip_prefix(canonical.as_str()) else {
-                    continue;
-                };
-                for alias in aliases {
-                    add(&mut by_path, format!("{alias}{rest}"), endpoint.clone());
+                if let Some(rest) = route.path.strip_prefix(canonical.as_str()) {
+                    paths.extend(aliases.iter().map(|alias| format!("{alias}{rest}")));
                 }
             }
-            add(&mut by_path, route.path, endpoint);
+            for path in paths {
+                by_path.entry(path).or_default().add(
+                    endpoint.clone(),
+                    route.method.as_ref(),
+                    websocket.clone(),
+                );
+            }
         }
 
         by_path
             .into_iter()
-            .fold(Router::new(), |router, (path, endpoint)| {
-                router.route(&path, endpoint.fallback(method_not_allowed_handler))
+            .fold(Router::new(), |router, (path, routes)| {
+                router.route(&path, routes.finish().fallback(method_not_allowed_handler))
             })
             .fallback(not_found_handler)
             .layer(axum::middleware::from_fn(cors))
     }
 }
 
-/// Merges `endpoint` into the methods already served at `path`.
-fn add(by_path: &mut BTreeMap<String, MethodRouter>, path: String, endpoint: MethodRouter) {
-    let merged = match by_path.remove(&path) {
-        Some(existing) => existing.merge(endpoint),
-        None => endpoint,
-    };
-    by_path.insert(path, merged);
+/// Everything served at one path.
+#[derive(Default)]
+struct PathRoutes {
+    methods: Option<MethodRouter>,
+    has_get: bool,
+    websocket: Option<WebSocketHandler>,
+}
+
+impl PathRoutes {
+    fn add(
+        &mut self,
+        endpoint: MethodRouter,
+        method: Option<&Method>,
+        websocket: Option<WebSocketHandler>,
+    ) {
+        self.methods = Some(match self.methods.take() {
+            Some(existing) => existing.merge(endpoint),
+            None => endpoint,
+        });
+        self.has_get |= method.is_none_or(|m| m == Method::GET);
+        if self.websocket.is_none() {
+            self.websocket = websocket;
+        }
+    }
+
+    /// The method router, with WebSocket upgrades (`GET`) unless a binding uses `GET` itself.
+    fn finish(self) -> MethodRouter {
+        let methods = self.methods.unwrap_or_default();
+        match self.websocket {
+            Some(handler) if !self.has_get => methods.merge(websocket_route(handler)),
+            _ => methods,
+        }
+    }
+}
+
+/// `GET` with a WebSocket upgrade hands the socket to `handler`; a plain `GET` is a 405.
+fn websocket_route(handler: WebSocketHandler) -> MethodRouter {
+    axum::routing::get(
+        move |headers: HeaderMap, upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>| {
+            let handler = Arc::clone(&handler);
+            async move {
+                let Ok(upgrade) = upgrade else {
+                    return method_not_allowed();
+                };
+                let (headers, bearer) = websocket::handshake_headers(&headers);
+                let upgrade = if bearer {
+                    upgrade.protocols([websocket::BEARER_PROTOCOL])
+                } else {
+                    upgrade
+                };
+                upgrade.on_upgrade(move |socket| handler(socket, headers))
+            }
+        },
+    )
 }
 
 fn method_filter(method: Method) -> MethodFilter {
@@ -309,29 +412,4 @@ async fn not_found_handler() -> Response {
 
 async fn method_not_allowed_handler() -> Response {
     method_not_allowed()
-}
-
-/// A unary binding, shared by all requests to its route.
-struct UnaryEndpoint<Req, Resp, F> {
-    transport: GrpcTransport,
-    max_body_bytes: usize,
-    call: F,
-    _types: PhantomData<fn() -> (Req, Resp)>,
-}
-
-impl<Req, Resp, F, Fut> UnaryEndpoint<Req, Resp, F>
-where
-    Req: DeserializeOwned + Default + Send + 'static,
-    Resp: Serialize + Send + 'static,
-    F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<tonic::Response<Resp>, Status>> + Send + 'static,
-{
-    async fn serve(&self, request: Request) -> Response {
-        let (parts, body) = request.into_parts();
-        let body: Bytes = match read_body(body, self.max_body_bytes).await {
-            Ok(body) => body,
-            Err(response) => return response,
-        };
-        call_unary(self.transport.clone(), &parts.headers, &body, &self.call).await
-    }
 }

@@ -20,6 +20,8 @@ pub enum Framing {
     JsonLines,
     /// `data: {"result":<message>}\n\n` per message (`text/event-stream`).
     ServerSentEvents,
+    /// `{"result":<message>}` per WebSocket text message, without delimiters.
+    WebSocket,
 }
 
 impl Framing {
@@ -40,7 +42,7 @@ impl Framing {
     /// The `Content-Type` of the response.
     pub fn content_type(self) -> HeaderValue {
         match self {
-            Self::JsonLines => HeaderValue::from_static("application/json"),
+            Self::JsonLines | Self::WebSocket => HeaderValue::from_static("application/json"),
             Self::ServerSentEvents => HeaderValue::from_static(EVENT_STREAM),
         }
     }
@@ -87,6 +89,7 @@ impl Framing {
         match self {
             Self::JsonLines => out.put_u8(b'\n'),
             Self::ServerSentEvents => out.put_slice(b"\n\n"),
+            Self::WebSocket => {}
         }
     }
 }

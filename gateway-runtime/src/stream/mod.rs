@@ -77,12 +77,12 @@ impl<T> Stream for RequestStream<T> {
 type Upstream<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
 
 /// Marks one open upstream stream; stops the request reader when dropped.
-struct StreamGuard {
+pub(crate) struct StreamGuard {
     reader: Option<tokio::task::AbortHandle>,
 }
 
 impl StreamGuard {
-    fn new(reader: Option<tokio::task::AbortHandle>) -> Self {
+    pub(crate) fn new(reader: Option<tokio::task::AbortHandle>) -> Self {
         OPEN_STREAMS.fetch_add(1, Ordering::Relaxed);
         Self { reader }
     }
@@ -150,7 +150,7 @@ where
     .await
 }
 
-fn request_metadata(headers: &HeaderMap) -> Result<tonic::metadata::MetadataMap, Status> {
+pub(crate) fn request_metadata(headers: &HeaderMap) -> Result<tonic::metadata::MetadataMap, Status> {
     let mut metadata = metadata::request_metadata(headers)?;
     if let Some(timeout) = metadata::grpc_timeout(headers)? {
         let mut carrier = tonic::Request::from_parts(metadata, tonic::Extensions::default(), ());
@@ -160,7 +160,7 @@ fn request_metadata(headers: &HeaderMap) -> Result<tonic::metadata::MetadataMap,
     Ok(metadata)
 }
 
-fn unary_request<Req: DeserializeOwned + Default>(
+pub(crate) fn unary_request<Req: DeserializeOwned + Default>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<tonic::Request<Req>, Status> {

