@@ -9,11 +9,20 @@ use clap::Parser;
 #[command(version, about)]
 pub struct Config {
     /// Comma-separated gRPC URLs of the upstream etcd cluster (e.g. http://127.0.0.1:2379).
-    #[arg(long, env = "ETCD_GATEWAY_ENDPOINTS", value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        env = "ETCD_GATEWAY_ENDPOINTS",
+        value_delimiter = ',',
+        required = true
+    )]
     pub endpoints: Vec<String>,
 
     /// Address the HTTP gateway listens on (port 0 picks a free port).
-    #[arg(long, env = "ETCD_GATEWAY_LISTEN_ADDR", default_value = "127.0.0.1:2379")]
+    #[arg(
+        long,
+        env = "ETCD_GATEWAY_LISTEN_ADDR",
+        default_value = "127.0.0.1:2379"
+    )]
     pub listen_addr: SocketAddr,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing directive list.
@@ -32,7 +41,9 @@ pub struct Config {
 /// Parses `500ms`, `5s`, `2m`.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}"))?;
     match unit {
         "ms" => Ok(std::time::Duration::from_millis(n)),
         "s" | "" => Ok(std::time::Duration::from_secs(n)),

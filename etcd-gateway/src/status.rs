@@ -14,7 +14,10 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 async fn upstream_status(transport: GrpcTransport) -> Result<StatusResponse, tonic::Status> {
     let mut request = tonic::Request::new(StatusRequest {});
     request.set_timeout(HEALTH_TIMEOUT);
-    Ok(MaintenanceClient::new(transport).status(request).await?.into_inner())
+    Ok(MaintenanceClient::new(transport)
+        .status(request)
+        .await?
+        .into_inner())
 }
 
 /// `GET /version`: `{"etcdserver":"3.5.1","etcdcluster":"3.5.0"}`, as etcd answers it.

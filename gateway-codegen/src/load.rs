@@ -15,7 +15,10 @@ pub struct Descriptors {
 
 /// Compiles `files` (paths relative to one of `includes`) and everything they import.
 pub fn load<P: AsRef<Path>>(includes: &[P], files: &[String]) -> Result<Descriptors> {
-    let shown: Vec<String> = includes.iter().map(|p| p.as_ref().display().to_string()).collect();
+    let shown: Vec<String> = includes
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
     let shown = shown.join(", ");
     let mut compiler = protox::Compiler::new(includes.iter().map(AsRef::as_ref))
         .with_context(|| format!("cannot use {shown} as proto include roots"))?;

@@ -38,7 +38,10 @@ fn model_has_every_method_and_binding() {
     assert_eq!(count("rpc.proto"), 44);
     assert_eq!(count("v3election.proto"), 5);
     assert_eq!(count("v3lock.proto"), 2);
-    let services: Vec<String> = api.iter().map(|s| format!("{}.{}", s.package, s.name)).collect();
+    let services: Vec<String> = api
+        .iter()
+        .map(|s| format!("{}.{}", s.package, s.name))
+        .collect();
     assert_eq!(
         services,
         [
@@ -104,7 +107,10 @@ fn generation_is_deterministic_and_marked() {
         ]
     );
     for (name, content) in &first.files {
-        assert!(content.starts_with(gateway_codegen::HEADER), "{name} lacks the header");
+        assert!(
+            content.starts_with(gateway_codegen::HEADER),
+            "{name} lacks the header"
+        );
     }
     let routes = &first.files["routes.rs"];
     assert_eq!(routes.matches(".unary(").count(), 47);

@@ -13,7 +13,7 @@ use axum::{
 };
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::{Serialize, de::DeserializeOwned};
 use tonic::{Code, Status};
 
@@ -21,10 +21,10 @@ use futures_util::Stream;
 
 use crate::{
     GrpcTransport,
-    stream::{self, RequestStream},
     body::{DEFAULT_MAX_BODY_BYTES, read_body},
     cors::cors,
     error::{error_body, json_response, method_not_allowed, not_found},
+    stream::{self, RequestStream},
     unary::call_unary,
     websocket,
 };
@@ -151,24 +151,33 @@ impl GatewayRouter {
         Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
     {
         let websocket = call.clone();
-        self.endpoint(method, path, move |build, request: Request| {
-            let transport = build.transport.clone();
-            let limit = build.max_body_bytes;
-            let call = call.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                let body = match read_body(body, limit).await {
-                    Ok(body) => body,
-                    Err(response) => return response,
-                };
-                stream::server_streaming(&parts.headers, &body, |request| call(transport, request))
+        self.endpoint(
+            method,
+            path,
+            move |build, request: Request| {
+                let transport = build.transport.clone();
+                let limit = build.max_body_bytes;
+                let call = call.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = match read_body(body, limit).await {
+                        Ok(body) => body,
+                        Err(response) => return response,
+                    };
+                    stream::server_streaming(&parts.headers, &body, |request| {
+                        call(transport, request)
+                    })
                     .await
-            }
-        }, move |build, socket, headers| {
-            let transport = build.transport.clone();
-            let call = websocket.clone();
-            websocket::server_streaming(socket, headers, move |request| call(transport, request))
-        })
+                }
+            },
+            move |build, socket, headers| {
+                let transport = build.transport.clone();
+                let call = websocket.clone();
+                websocket::server_streaming(socket, headers, move |request| {
+                    call(transport, request)
+                })
+            },
+        )
     }
 
     /// Registers a bidirectional-streaming RPC binding: the body is a sequence of JSON request
@@ -196,22 +205,27 @@ impl GatewayRouter {
         Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
     {
         let websocket = call.clone();
-        self.endpoint(method, path, move |build, request: Request| {
-            let transport = build.transport.clone();
-            let limit = build.max_body_bytes;
-            let call = call.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                stream::bidi_streaming(&parts.headers, body, limit, |request| {
-                    call(transport, request)
-                })
-                .await
-            }
-        }, move |build, socket, headers| {
-            let transport = build.transport.clone();
-            let call = websocket.clone();
-            websocket::bidi_streaming(socket, headers, move |request| call(transport, request))
-        })
+        self.endpoint(
+            method,
+            path,
+            move |build, request: Request| {
+                let transport = build.transport.clone();
+                let limit = build.max_body_bytes;
+                let call = call.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    stream::bidi_streaming(&parts.headers, body, limit, |request| {
+                        call(transport, request)
+                    })
+                    .await
+                }
+            },
+            move |build, socket, headers| {
+                let transport = build.transport.clone();
+                let call = websocket.clone();
+                websocket::bidi_streaming(socket, headers, move |request| call(transport, request))
+            },
+        )
     }
 
     /// Registers a binding: `serve` answers HTTP requests with `method` on `path`, and
@@ -240,9 +254,8 @@ impl GatewayRouter {
         });
         let websocket: MakeWebSocket = Box::new(move |build: &Build| {
             let build = build.clone();
-            let handler: WebSocketHandler = Arc::new(move |socket, headers| {
-                Box::pin(serve_websocket(&build, socket, headers))
-            });
+            let handler: WebSocketHandler =
+                Arc::new(move |socket, headers| Box::pin(serve_websocket(&build, socket, headers)));
             handler
         });
         self.routes.push(Route {
@@ -339,7 +352,7 @@ impl GatewayRouter {
         by_path
             .into_iter()
             .fold(Router::new(), |router, (path, routes)| {
-                router.route(&path, routes.finish().fallback(method_not_allowed_handler))
+                router.route(&path, routes.finish())
             })
             .fallback(not_found_handler)
             .layer(axum::middleware::from_fn(cors))
@@ -350,6 +363,8 @@ impl GatewayRouter {
 #[derive(Default)]
 struct PathRoutes {
     methods: Option<MethodRouter>,
+    /// Methods of the bindings served here (for the `Allow` header).
+    allow: Vec<Method>,
     has_get: bool,
     websocket: Option<WebSocketHandler>,
 }
@@ -366,29 +381,55 @@ impl PathRoutes {
             None => endpoint,
         });
         self.has_get |= method.is_none_or(|m| m == Method::GET);
+        if let Some(method) = method
+            && !self.allow.contains(method)
+        {
+            self.allow.push(method.clone());
+        }
         if self.websocket.is_none() {
             self.websocket = websocket;
         }
     }
 
-    /// The method router, with WebSocket upgrades (`GET`) unless a binding uses `GET` itself.
+    /// The method router, with WebSocket upgrades (`GET`) unless a binding uses `GET` itself,
+    /// and a JSON 405 whose `Allow` header lists the bindings' methods.
     fn finish(self) -> MethodRouter {
         let methods = self.methods.unwrap_or_default();
-        match self.websocket {
-            Some(handler) if !self.has_get => methods.merge(websocket_route(handler)),
-            _ => methods,
+        if self.allow.is_empty() {
+            return methods.fallback(method_not_allowed_handler);
         }
+        let allow: Vec<&str> = self.allow.iter().map(Method::as_str).collect();
+        let allow = HeaderValue::from_str(&allow.join(",")).expect("method names are valid");
+        let methods = match self.websocket {
+            Some(handler) if !self.has_get => {
+                methods.merge(websocket_route(handler, allow.clone()))
+            }
+            _ => methods,
+        };
+        methods.fallback(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed_with(allow) }
+        })
     }
 }
 
-/// `GET` with a WebSocket upgrade hands the socket to `handler`; a plain `GET` is a 405.
-fn websocket_route(handler: WebSocketHandler) -> MethodRouter {
+/// The JSON 405 with an explicit `Allow` header.
+fn method_not_allowed_with(allow: HeaderValue) -> Response {
+    let mut response = method_not_allowed();
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
+}
+
+/// `GET` with a WebSocket upgrade hands the socket to `handler`; a plain `GET` is a 405 naming
+/// the methods in `allow`.
+fn websocket_route(handler: WebSocketHandler, allow: HeaderValue) -> MethodRouter {
     axum::routing::get(
         move |headers: HeaderMap, upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>| {
             let handler = Arc::clone(&handler);
+            let allow = allow.clone();
             async move {
                 let Ok(upgrade) = upgrade else {
-                    return method_not_allowed();
+                    return method_not_allowed_with(allow);
                 };
                 let (headers, bearer) = websocket::handshake_headers(&headers);
                 let upgrade = if bearer {

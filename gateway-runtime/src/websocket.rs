@@ -73,8 +73,7 @@ pub async fn unary<Req, Resp, F, Fut>(
 {
     let (mut sink, mut incoming) = socket.split();
     while let Some(payload) = next_payload(&mut incoming).await {
-        let outcome =
-            try_call_unary(transport.clone(), &headers, &payload, call.clone()).await;
+        let outcome = try_call_unary(transport.clone(), &headers, &payload, call.clone()).await;
         let reply = match outcome.and_then(|response| codec::encode(response.get_ref())) {
             Ok(body) => body,
             Err(status) => error_body(status.code(), status.message()),

@@ -65,6 +65,10 @@ fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
         .args(args)
         .current_dir(root())
         .status()?;
-    anyhow::ensure!(status.success(), "`{program} {}` failed: {status}", args.join(" "));
+    anyhow::ensure!(
+        status.success(),
+        "`{program} {}` failed: {status}",
+        args.join(" ")
+    );
     Ok(())
 }

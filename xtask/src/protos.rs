@@ -39,7 +39,10 @@ pub fn sync(from: Option<PathBuf>) -> Result<()> {
         }
         None => {
             let (dir, version) = registry_package()?;
-            (dir.join("proto"), format!("the crates.io package `{PACKAGE}` {version}, folder `proto/`"))
+            (
+                dir.join("proto"),
+                format!("the crates.io package `{PACKAGE}` {version}, folder `proto/`"),
+            )
         }
     };
     let target = crate::root().join("proto");
@@ -50,7 +53,11 @@ pub fn sync(from: Option<PathBuf>) -> Result<()> {
         fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
     }
     fs::write(target.join("PROVENANCE.md"), provenance(&origin)?)?;
-    eprintln!("copied {} files from {} into proto/", FILES.len(), source.display());
+    eprintln!(
+        "copied {} files from {} into proto/",
+        FILES.len(),
+        source.display()
+    );
     Ok(())
 }
 
@@ -95,7 +102,9 @@ fn newest_in_registry() -> Result<Option<(PathBuf, String)>> {
             let Some(version) = name.strip_prefix(&format!("{PACKAGE}-")) else {
                 continue;
             };
-            if !version.starts_with(&format!("{VERSION_REQ}.")) || !entry.path().join("proto").is_dir() {
+            if !version.starts_with(&format!("{VERSION_REQ}."))
+                || !entry.path().join("proto").is_dir()
+            {
                 continue;
             }
             let key: Vec<u64> = version.split('.').map(|p| p.parse().unwrap_or(0)).collect();

@@ -30,7 +30,10 @@ pub fn run(check: bool) -> Result<()> {
                 names.join("\n  ")
             );
         }
-        eprintln!("generated files are up to date ({} files)", output.files.len());
+        eprintln!(
+            "generated files are up to date ({} files)",
+            output.files.len()
+        );
     } else {
         output.write_to(&dir)?;
         let routes: usize = output
@@ -39,7 +42,10 @@ pub fn run(check: bool) -> Result<()> {
             .flat_map(|s| &s.methods)
             .map(|m| m.bindings.len())
             .sum();
-        eprintln!("wrote {} files to {GENERATED_DIR} ({routes} HTTP bindings)", output.files.len());
+        eprintln!(
+            "wrote {} files to {GENERATED_DIR} ({routes} HTTP bindings)",
+            output.files.len()
+        );
     }
     Ok(())
 }

@@ -31,14 +31,27 @@ pub fn emit(set: &FileDescriptorSet, packages: &[String]) -> Result<Messages> {
         .file
         .iter()
         .filter(|file| packages.iter().any(|p| p == file.package()))
-        .map(|file| (Module::from_protobuf_package_name(file.package()), file.clone()))
+        .map(|file| {
+            (
+                Module::from_protobuf_package_name(file.package()),
+                file.clone(),
+            )
+        })
         .collect();
     let modules = config
         .generate(requests)
         .context("generating message types and services")?;
     let packages = modules
         .into_iter()
-        .map(|(module, code)| (module.to_file_name_or("_").trim_end_matches(".rs").to_owned(), code))
+        .map(|(module, code)| {
+            (
+                module
+                    .to_file_name_or("_")
+                    .trim_end_matches(".rs")
+                    .to_owned(),
+                code,
+            )
+        })
         .collect();
     drop(config);
     let services = Rc::try_unwrap(recorded)

@@ -78,7 +78,11 @@ impl Tree {
     fn insert(&mut self, parts: &[String], files: &[String]) {
         match parts.split_first() {
             None => self.files.extend(files.iter().cloned()),
-            Some((head, rest)) => self.children.entry(head.clone()).or_default().insert(rest, files),
+            Some((head, rest)) => self
+                .children
+                .entry(head.clone())
+                .or_default()
+                .insert(rest, files),
         }
     }
 

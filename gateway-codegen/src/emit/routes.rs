@@ -25,7 +25,12 @@ pub fn emit(api: &[Service], rust_services: &[prost_build::Service]) -> Result<T
         let rust = rust_services
             .iter()
             .find(|s| s.package == service.package && s.proto_name == service.name)
-            .with_context(|| format!("no Rust service generated for {}.{}", service.package, service.name))?;
+            .with_context(|| {
+                format!(
+                    "no Rust service generated for {}.{}",
+                    service.package, service.name
+                )
+            })?;
         let fn_name = format_ident!("register_{}", tonic_snake(&rust.name));
         let mut registrations = Vec::new();
         for method in routed {
@@ -125,7 +130,9 @@ fn verb(verb: Verb) -> TokenStream {
 
 /// Rust path of a package module, seen from the route module.
 fn package_path(package: &str) -> TokenStream {
-    let parts = module_parts(package).into_iter().map(|p| format_ident!("{p}"));
+    let parts = module_parts(package)
+        .into_iter()
+        .map(|p| format_ident!("{p}"));
     let root = format_ident!("{}", PACKAGES_ROOT);
     quote!(#root #(:: #parts)*)
 }

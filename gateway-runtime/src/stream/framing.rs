@@ -53,7 +53,9 @@ impl Framing {
         self.open(out.get_mut());
         out.get_mut().put_slice(b"{\"result\":");
         if let Err(err) = serde_json::to_writer(&mut out, message) {
-            return self.error(&Status::internal(format!("failed to encode response: {err}")));
+            return self.error(&Status::internal(format!(
+                "failed to encode response: {err}"
+            )));
         }
         out.get_mut().put_slice(b"}");
         self.close(out.get_mut());
@@ -104,7 +106,8 @@ mod tests {
     fn json_lines() {
         let line = Framing::JsonLines.result(&serde_json::json!({"ID": "1"}));
         assert_eq!(&line[..], b"{\"result\":{\"ID\":\"1\"}}\n");
-        let error = Framing::JsonLines.error(&Status::deadline_exceeded("context deadline exceeded"));
+        let error =
+            Framing::JsonLines.error(&Status::deadline_exceeded("context deadline exceeded"));
         assert_eq!(
             &error[..],
             &b"{\"error\":{\"grpc_code\":4,\"http_code\":504,\"message\":\"context deadline exceeded\",\"http_status\":\"Gateway Timeout\",\"code\":4}}\n"[..]
@@ -114,7 +117,10 @@ mod tests {
     #[test]
     fn server_sent_events() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
         let framing = Framing::negotiate(&headers);
         assert_eq!(framing, Framing::ServerSentEvents);
         assert_eq!(

@@ -83,12 +83,12 @@ impl JsonSeq {
             }
         }
         match self.start {
-            Some(start) if self.buf.len() - start > self.max_object_bytes => Some(Err(
-                Status::resource_exhausted(format!(
+            Some(start) if self.buf.len() - start > self.max_object_bytes => {
+                Some(Err(Status::resource_exhausted(format!(
                     "request message is larger than the limit of {} bytes",
                     self.max_object_bytes
-                )),
-            )),
+                ))))
+            }
             Some(_) => None,
             None => {
                 self.buf.clear();

@@ -150,7 +150,9 @@ where
     .await
 }
 
-pub(crate) fn request_metadata(headers: &HeaderMap) -> Result<tonic::metadata::MetadataMap, Status> {
+pub(crate) fn request_metadata(
+    headers: &HeaderMap,
+) -> Result<tonic::metadata::MetadataMap, Status> {
     let mut metadata = metadata::request_metadata(headers)?;
     if let Some(timeout) = metadata::grpc_timeout(headers)? {
         let mut carrier = tonic::Request::from_parts(metadata, tonic::Extensions::default(), ());
