@@ -20,6 +20,7 @@ mod emit;
 mod format;
 pub mod load;
 pub mod model;
+pub mod swagger;
 
 use std::{
     collections::BTreeMap,
@@ -89,15 +90,23 @@ impl Generator {
             .into_iter()
             .map(|(name, code)| Ok((name.clone(), format::format(&name, code)?)))
             .collect::<Result<_>>()?;
-        Ok(Output { files, api })
+        let swagger = swagger::emit(&descriptors, &api)?;
+        Ok(Output {
+            files,
+            swagger,
+            api,
+        })
     }
 }
 
 /// The generator's result.
 #[derive(Debug, Clone)]
 pub struct Output {
-    /// `file name → content` of every generated file.
+    /// `file name → content` of every generated Rust file.
     pub files: BTreeMap<String, String>,
+    /// `file name → content` of the swagger (OpenAPI 2.0) documents, one per proto file with
+    /// services (`rpc.swagger.json` for `rpc.proto`).
+    pub swagger: BTreeMap<String, String>,
     /// The API model the routes were generated from.
     pub api: Vec<model::Service>,
 }
