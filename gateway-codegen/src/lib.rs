@@ -20,6 +20,7 @@ mod emit;
 mod format;
 pub mod load;
 pub mod model;
+pub mod path_template;
 pub mod swagger;
 
 use std::{

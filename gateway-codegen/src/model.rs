@@ -3,6 +3,8 @@
 use anyhow::{Result, bail};
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
+use crate::path_template::PathTemplate;
+
 /// Full name of the `google.api.http` method option.
 const HTTP_RULE_EXTENSION: &str = "google.api.http";
 
@@ -69,6 +71,8 @@ pub struct Binding {
     pub verb: Verb,
     /// Path template as written, e.g. `/v3/kv/range`.
     pub path: String,
+    /// The parsed path template.
+    pub template: PathTemplate,
     /// Body mapping.
     pub body: BodyRule,
     /// `response_body` field, if any.
@@ -171,8 +175,10 @@ fn binding(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Binding> 
         field => BodyRule::Field(field.to_owned()),
     };
     let response_body = Some(string_field(rule, "response_body")).filter(|s| !s.is_empty());
+    let template = PathTemplate::parse(&path).map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
     Ok(Binding {
         verb,
+        template,
         path,
         body,
         response_body,

@@ -40,6 +40,31 @@ where
     }
 }
 
+/// Decodes a request message from an already-parsed JSON value (used when path variables and
+/// query parameters are merged into the body). Errors are as for [`decode`].
+pub fn decode_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, Status> {
+    normalize(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|err| invalid_body(&err))
+}
+
+/// Parses the first JSON value of a body into a tree: empty or `null` is an empty object, and
+/// anything but an object is an error (as for [`decode`]).
+pub fn parse_object(body: &[u8]) -> Result<serde_json::Value, Status> {
+    let Some(start) = body.iter().position(|b| !is_json_whitespace(*b)) else {
+        return Ok(serde_json::Value::Object(Default::default()));
+    };
+    match body[start] {
+        b'{' => {}
+        b'n' if body[start..].starts_with(b"null") => {
+            return Ok(serde_json::Value::Object(Default::default()));
+        }
+        other => return Err(not_an_object(body, other)),
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_json::Value::deserialize(&mut de)
+        .map_err(|err| Status::invalid_argument(format!("invalid request body: {err}")))
+}
+
 /// Encodes a response message as compact JSON.
 ///
 /// A serialization failure is reported as [`tonic::Code::Internal`].

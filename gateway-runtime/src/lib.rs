@@ -6,6 +6,7 @@
 //! * [`error`]: the JSON error shape and the gRPC code → HTTP status table,
 //! * [`metadata`]: request headers → gRPC metadata and deadlines, response metadata → headers,
 //! * [`body`]: size-limited request body reading,
+//! * [`rule`]: general `google.api.http` bindings (path variables, query parameters, body field),
 //! * [`unary`]: one complete unary call (headers + body → gRPC → JSON response),
 //! * [`stream`]: server-streaming and bidirectional calls, framed as JSON lines or SSE,
 //! * [`websocket`]: every route over a WebSocket,
@@ -22,6 +23,7 @@ mod cors;
 pub mod error;
 pub mod metadata;
 mod router;
+pub mod rule;
 pub mod stream;
 mod transport;
 pub mod unary;

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, future::Future, sync::Arc};
 use axum::{
     Router,
     extract::{
-        Request,
+        FromRequestParts, RawPathParams, Request,
         ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
     response::Response,
@@ -22,10 +22,13 @@ use futures_util::Stream;
 use crate::{
     GrpcTransport,
     body::{DEFAULT_MAX_BODY_BYTES, read_body},
+    codec,
     cors::cors,
+    error::error_response,
     error::{error_body, json_response, method_not_allowed, not_found},
+    rule::HttpRule,
     stream::{self, RequestStream},
-    unary::call_unary,
+    unary::{call_unary, try_call_message, unary_response_with},
     websocket,
 };
 
@@ -121,6 +124,64 @@ impl GatewayRouter {
                         Err(response) => return response,
                     };
                     call_unary(transport, &parts.headers, &body, call).await
+                }
+            },
+            move |build, socket, headers| {
+                let transport = build.transport.clone();
+                let call = websocket.clone();
+                websocket::unary(socket, headers, transport, call)
+            },
+        )
+    }
+
+    /// Registers a unary RPC binding of any `google.api.http` form: path variables, query
+    /// parameters, a body bound to one field or none, `response_body` (see [`crate::rule`]).
+    ///
+    /// # Panics
+    ///
+    /// If the rule's method is not one of the standard HTTP methods.
+    pub fn unary_rule<Req, Resp, F, Fut>(self, rule: &'static HttpRule, call: F) -> Self
+    where
+        Req: DeserializeOwned + Default + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>> + Send + 'static,
+    {
+        let websocket = call.clone();
+        self.endpoint(
+            rule.method.clone(),
+            rule.route,
+            move |build, request: Request| {
+                let transport = build.transport.clone();
+                let limit = build.max_body_bytes;
+                let call = call.clone();
+                async move {
+                    let (mut parts, body) = request.into_parts();
+                    let path = match RawPathParams::from_request_parts(&mut parts, &()).await {
+                        Ok(path) => path,
+                        Err(rejection) => {
+                            return error_response(&Status::invalid_argument(format!(
+                                "invalid path: {rejection}"
+                            )));
+                        }
+                    };
+                    let body = match read_body(body, limit).await {
+                        Ok(body) => body,
+                        Err(response) => return response,
+                    };
+                    let message = rule
+                        .request_json(&parts, &path, &body)
+                        .and_then(codec::decode_value::<Req>);
+                    let outcome = match message {
+                        Ok(message) => {
+                            try_call_message(transport, &parts.headers, message, call).await
+                        }
+                        Err(status) => Err(status),
+                    };
+                    match outcome {
+                        Ok(response) => unary_response_with(response, |m| rule.response_json(m)),
+                        Err(status) => error_response(&status),
+                    }
                 }
             },
             move |build, socket, headers| {

@@ -49,9 +49,23 @@ where
     F: FnOnce(GrpcTransport, tonic::Request<Req>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
 {
+    let message: Req = codec::decode(body)?;
+    try_call_message(transport, headers, message, call).await
+}
+
+/// Sends an already-decoded request message with the metadata and deadline from `headers`.
+pub async fn try_call_message<Req, Resp, F, Fut>(
+    transport: GrpcTransport,
+    headers: &HeaderMap,
+    message: Req,
+    call: F,
+) -> Result<tonic::Response<Resp>, Status>
+where
+    F: FnOnce(GrpcTransport, tonic::Request<Req>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+{
     let timeout = metadata::grpc_timeout(headers)?;
     let metadata = metadata::request_metadata(headers)?;
-    let message: Req = codec::decode(body)?;
     let request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
     let response = call(transport, request);
     match timeout {
@@ -65,8 +79,16 @@ where
 /// Renders a successful unary response: 200, `Content-Type: application/json`, the JSON
 /// message as body, and the response metadata as `Grpc-Metadata-*` headers.
 pub fn unary_response<Resp: Serialize>(response: tonic::Response<Resp>) -> Response {
+    unary_response_with(response, codec::encode)
+}
+
+/// Like [`unary_response`], with the body produced by `encode` (e.g. one field of the message).
+pub fn unary_response_with<Resp>(
+    response: tonic::Response<Resp>,
+    encode: impl FnOnce(&Resp) -> Result<bytes::Bytes, Status>,
+) -> Response {
     let (response_metadata, message, _) = response.into_parts();
-    match codec::encode(&message) {
+    match encode(&message) {
         Ok(body) => {
             let mut response = json_response(StatusCode::OK, body);
             metadata::forward_response_metadata(response_metadata, response.headers_mut());

@@ -1,6 +1,9 @@
 //! Project tasks: `cargo xtask <task>`.
 
+#[cfg(feature = "bench")]
 mod bench;
+#[cfg(not(feature = "bench"))]
+mod bench_launcher;
 mod protos;
 mod regenerate;
 mod test;
@@ -32,7 +35,16 @@ enum Task {
         from: Option<PathBuf>,
     },
     /// Measure throughput and latency: etcd's own gateway vs ours vs direct gRPC.
+    #[cfg(feature = "bench")]
     Bench(bench::Args),
+    /// Measure throughput and latency: etcd's own gateway vs ours vs direct gRPC.
+    #[cfg(not(feature = "bench"))]
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Options of the benchmark (see `cargo xtask bench --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run every check CI runs: format, lints, generated-code drift, and the test suites.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
@@ -46,7 +58,10 @@ fn main() -> Result<()> {
         Task::Regenerate { check } => regenerate::run(check),
         Task::SyncProtos { from } => protos::sync(from),
         Task::Test { args } => test::run(&args),
+        #[cfg(feature = "bench")]
         Task::Bench(args) => bench::run(args),
+        #[cfg(not(feature = "bench"))]
+        Task::Bench { args } => bench_launcher::run(&args),
     }
 }
 

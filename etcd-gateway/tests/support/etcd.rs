@@ -128,6 +128,8 @@ pub struct Etcd {
     child: Option<Child>,
     dir: TempDir,
     attempts: usize,
+    /// Flags added to the command line after the standard ones.
+    extra_args: Vec<String>,
 }
 
 impl Etcd {
@@ -147,8 +149,26 @@ impl Etcd {
         all
     }
 
+    /// Like [`Etcd::start_all`], with `extra_args` added to every server's command line
+    /// (e.g. `["--experimental-watch-progress-notify-interval", "1s"]`).
+    pub async fn start_all_with_args(versions: &[EtcdVersion], extra_args: &[&str]) -> Vec<Etcd> {
+        let mut all: Vec<Etcd> = versions
+            .iter()
+            .map(|v| Etcd::spawn_with_args(*v, extra_args))
+            .collect();
+        for etcd in &mut all {
+            etcd.wait_ready().await;
+        }
+        all
+    }
+
     /// Launches the process without waiting for it. Call from the test's own thread.
     pub fn spawn(version: EtcdVersion) -> Etcd {
+        Etcd::spawn_with_args(version, &[])
+    }
+
+    /// Like [`Etcd::spawn`], with `extra_args` added after the standard flags.
+    pub fn spawn_with_args(version: EtcdVersion, extra_args: &[&str]) -> Etcd {
         let dir = tempfile::Builder::new()
             .prefix("etcd-gw-test-")
             .tempdir()
@@ -160,6 +180,7 @@ impl Etcd {
             child: None,
             dir,
             attempts: 0,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
         };
         etcd.launch();
         etcd
@@ -190,6 +211,7 @@ impl Etcd {
             .arg(&peer_url)
             .arg("--initial-cluster")
             .arg(format!("g1={peer_url}"))
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);

@@ -2,6 +2,7 @@
 
 mod messages;
 mod routes;
+mod rules;
 mod serde;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,7 +40,7 @@ pub fn rust_files(
     }
     files.insert(
         ROUTES_FILE.to_owned(),
-        Code::Tokens(routes::emit(api, &messages.services)?),
+        Code::Tokens(routes::emit(&descriptors.pool, api, &messages.services)?),
     );
     files.insert(MODULE_FILE.to_owned(), Code::Tokens(module_file(&modules)));
     Ok(files)
@@ -62,10 +63,10 @@ fn module_file(modules: &BTreeMap<String, Vec<String>>) -> TokenStream {
     }
     let body = tree.tokens();
     quote! {
-        #![allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all, unused_qualifications)]
-        #body
-        pub mod routes;
-    }
+            #![allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all, unused_qualifications)]
+            #body
+            pub mod routes;
+        }
 }
 
 #[derive(Default)]

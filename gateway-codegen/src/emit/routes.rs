@@ -4,14 +4,22 @@ use anyhow::{Context, Result, bail};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::model::{BodyRule, Method, Service, Verb};
+use prost_reflect::DescriptorPool;
+
+use super::rules;
+use crate::model::{Method, Service, Verb};
 
 /// Where the route module finds the generated package modules, as a Rust path prefix.
 const PACKAGES_ROOT: &str = "super";
 
 /// Generates the route module for `api`, using prost's Rust names in `rust_services`.
-pub fn emit(api: &[Service], rust_services: &[prost_build::Service]) -> Result<TokenStream> {
+pub fn emit(
+    pool: &DescriptorPool,
+    api: &[Service],
+    rust_services: &[prost_build::Service],
+) -> Result<TokenStream> {
     let mut service_fns = Vec::new();
+    let mut statics = Vec::new();
     let mut calls = Vec::new();
     for service in api {
         let routed: Vec<&Method> = service
@@ -39,7 +47,14 @@ pub fn emit(api: &[Service], rust_services: &[prost_build::Service]) -> Result<T
                 .iter()
                 .find(|m| m.proto_name == method.name)
                 .with_context(|| format!("no Rust method for {}", method.grpc_path(service)))?;
-            registrations.push(registration(service, method, rust, rust_method)?);
+            registrations.push(registration(
+                pool,
+                service,
+                method,
+                rust,
+                rust_method,
+                &mut statics,
+            )?);
         }
         let doc = format!(
             " Registers the HTTP bindings of `{}.{}`.",
@@ -64,25 +79,28 @@ pub fn emit(api: &[Service], rust_services: &[prost_build::Service]) -> Result<T
         }
 
         #(#service_fns)*
+
+        #(#statics)*
     })
 }
 
 fn registration(
+    pool: &DescriptorPool,
     service: &Service,
     method: &Method,
     rust: &prost_build::Service,
     rust_method: &prost_build::Method,
+    statics: &mut Vec<TokenStream>,
 ) -> Result<TokenStream> {
     let grpc = method.grpc_path(service);
     let rpc = grpc.trim_start_matches('/');
     let mut out = TokenStream::new();
-    for binding in &method.bindings {
-        if binding.body != BodyRule::Whole || binding.response_body.is_some() {
+    for (index, binding) in method.bindings.iter().enumerate() {
+        let general = rules::needs_rule(binding);
+        if general && (method.client_streaming || method.server_streaming) {
             bail!(
-                "{rpc}: HTTP binding form {:?} body {:?} response_body {:?} on {} is not supported by the generator yet",
+                "{rpc}: streaming over the HTTP binding {:?} {} (path variables, query parameters, a body field or response_body) is not supported by the generator yet",
                 binding.verb,
-                binding.body,
-                binding.response_body,
                 binding.path
             );
         }
@@ -105,8 +123,20 @@ fn registration(
         let client_mod = format_ident!("{}_client", tonic_snake(&rust.name));
         let client = format_ident!("{}Client", rust.name);
         let call = rust_ident(&rust_method.name)?;
+        let target = if general {
+            let name = rules::rule_name(&rust.name, &rust_method.name, index);
+            statics.push(rules::rule(pool, method, binding, &name)?);
+            quote!(&#name)
+        } else {
+            quote!(#verb, #path)
+        };
+        let register = if general {
+            quote!(unary_rule)
+        } else {
+            register
+        };
         out.extend(quote! {
-            .#register(#verb, #path, |transport, request: #request| async move {
+            .#register(#target, |transport, request: #request| async move {
                 #package::#client_mod::#client::new(transport)
                     .max_decoding_message_size(usize::MAX)
                     .max_encoding_message_size(usize::MAX)
@@ -118,7 +148,7 @@ fn registration(
     Ok(out)
 }
 
-fn verb(verb: Verb) -> TokenStream {
+pub(crate) fn verb(verb: Verb) -> TokenStream {
     match verb {
         Verb::Get => quote!(Method::GET),
         Verb::Put => quote!(Method::PUT),
