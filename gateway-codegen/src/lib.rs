@@ -20,6 +20,7 @@ mod emit;
 mod format;
 pub mod load;
 pub mod model;
+pub mod openapi;
 pub mod path_template;
 pub mod swagger;
 
@@ -113,49 +114,57 @@ pub struct Output {
 }
 
 impl Output {
-    /// Writes every file into `dir` (created if missing) and removes files there that the
-    /// generator no longer produces. The directory belongs to the generator.
+    /// Writes every Rust file into `dir`, as [`write_dir`].
     pub fn write_to(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for stale in self.stale_files(dir)? {
-            fs::remove_file(&stale).with_context(|| format!("removing {}", stale.display()))?;
-        }
-        for (name, content) in &self.files {
-            let path = dir.join(name);
-            if fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
-                fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
-            }
-        }
-        Ok(())
+        write_dir(dir.as_ref(), &self.files)
     }
 
-    /// Paths under `dir` that differ from this output: changed, missing or stale files.
+    /// Paths under `dir` that differ from the Rust files, as [`dir_drift`].
     pub fn drift(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
-        let dir = dir.as_ref();
-        let mut drift = self.stale_files(dir)?;
-        for (name, content) in &self.files {
-            let path = dir.join(name);
-            if fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
-                drift.push(path);
-            }
-        }
-        drift.sort();
-        Ok(drift)
+        dir_drift(dir.as_ref(), &self.files)
     }
+}
 
-    fn stale_files(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return Ok(Vec::new());
-        };
-        let mut stale = Vec::new();
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type()?.is_file() && !self.files.contains_key(&name) {
-                stale.push(entry.path());
-            }
-        }
-        Ok(stale)
+/// Writes `files` (`name → content`) into `dir` (created if missing) and removes files there
+/// that are not in `files`: the directory belongs to the generator.
+pub fn write_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for stale in stale_files(dir, files)? {
+        fs::remove_file(&stale).with_context(|| format!("removing {}", stale.display()))?;
     }
+    for (name, content) in files {
+        let path = dir.join(name);
+        if fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
+            fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Paths under `dir` that differ from `files`: changed, missing or stale files.
+pub fn dir_drift(dir: &Path, files: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
+    let mut drift = stale_files(dir, files)?;
+    for (name, content) in files {
+        let path = dir.join(name);
+        if fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
+            drift.push(path);
+        }
+    }
+    drift.sort();
+    Ok(drift)
+}
+
+fn stale_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut stale = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !files.contains_key(&name) {
+            stale.push(entry.path());
+        }
+    }
+    Ok(stale)
 }

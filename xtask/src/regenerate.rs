@@ -1,6 +1,9 @@
-//! `cargo xtask regenerate [--check]`: the generated code of the etcd gateway.
+//! `cargo xtask regenerate [--check]`: the generated code and API documents of the gateway.
+
+use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
+use gateway_codegen::openapi::{OpenApiOptions, openapi};
 
 /// etcd's API protos the gateway is generated from, relative to `proto/`.
 pub const ETCD_PROTOS: &[&str] = &[
@@ -14,15 +17,21 @@ pub const ETCD_PROTOS: &[&str] = &[
 
 /// Where the generated Rust lives, relative to the workspace root.
 pub const GENERATED_DIR: &str = "etcd-gateway/src/generated";
+/// Where the published API documents live (swagger per proto file, OpenAPI 3.1).
+pub const API_DIR: &str = "etcd-gateway/api";
 
 pub fn run(check: bool) -> Result<()> {
     let root = crate::root();
     let output = gateway_codegen::Generator::new(root.join("proto"))
         .files(ETCD_PROTOS.iter().copied())
         .generate()?;
-    let dir = root.join(GENERATED_DIR);
+    let api_files = api_documents(&output.swagger)?;
+    let targets = [(GENERATED_DIR, &output.files), (API_DIR, &api_files)];
     if check {
-        let drift = output.drift(&dir)?;
+        let mut drift = Vec::new();
+        for (dir, files) in targets {
+            drift.extend(gateway_codegen::dir_drift(&root.join(dir), files)?);
+        }
         if !drift.is_empty() {
             let names: Vec<String> = drift.iter().map(|p| p.display().to_string()).collect();
             bail!(
@@ -30,22 +39,54 @@ pub fn run(check: bool) -> Result<()> {
                 names.join("\n  ")
             );
         }
-        eprintln!(
-            "generated files are up to date ({} files)",
-            output.files.len()
-        );
+        eprintln!("generated files are up to date");
     } else {
-        output.write_to(&dir)?;
+        for (dir, files) in targets {
+            gateway_codegen::write_dir(&root.join(dir), files)?;
+            eprintln!("wrote {} files to {dir}", files.len());
+        }
         let routes: usize = output
             .api
             .iter()
             .flat_map(|s| &s.methods)
             .map(|m| m.bindings.len())
             .sum();
-        eprintln!(
-            "wrote {} files to {GENERATED_DIR} ({routes} HTTP bindings)",
-            output.files.len()
-        );
+        eprintln!("{routes} HTTP bindings");
     }
     Ok(())
+}
+
+/// The swagger documents as etcd publishes them, plus one OpenAPI 3.1 document of the gateway.
+fn api_documents(swagger: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let mut files = swagger.clone();
+    if swagger.is_empty() {
+        return Ok(files);
+    }
+    let parsed = swagger
+        .values()
+        .map(|text| serde_json::from_str(text).map_err(Into::into))
+        .collect::<Result<Vec<serde_json::Value>>>()?;
+    let options = OpenApiOptions {
+        title: "etcd HTTP/JSON gateway".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        description: include_str!("openapi-description.md").to_owned(),
+        path_prefix: "/v3".to_owned(),
+        servers: vec![
+            (
+                "/v3".to_owned(),
+                "the API prefix of etcd 3.4 and later".to_owned(),
+            ),
+            (
+                "/v3beta".to_owned(),
+                "etcd 3.3's prefix, still served".to_owned(),
+            ),
+            (
+                "/v3alpha".to_owned(),
+                "etcd 3.2's prefix, still served".to_owned(),
+            ),
+        ],
+    };
+    let document = openapi(&parsed, &options)?;
+    files.insert("openapi.json".to_owned(), format!("{:#}\n", document));
+    Ok(files)
 }

@@ -5,6 +5,8 @@
 //! * [`http`] is a small HTTP/1.1 client with a per-request timeout.
 //! * [`json`] masks run-specific values (IDs, tokens, ports, sizes, hashes) and compares.
 //! * [`scenario`] runs scripted request sequences against etcd's own gateway and ours.
+//! * [`stream`] reads streamed responses message by message, drives WebSockets, and pairs
+//!   fresh etcd servers for differential stream tests.
 //!
 //! Environment:
 //! * `ETCD_34_BIN` / `ETCD_35_BIN` override the etcd binaries.
@@ -21,6 +23,7 @@ pub mod http;
 pub mod json;
 pub mod process;
 pub mod scenario;
+pub mod stream;
 
 pub use etcd::{Etcd, EtcdVersion};
 pub use gateway::{Gateway, Mode};

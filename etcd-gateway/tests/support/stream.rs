@@ -561,9 +561,10 @@ impl Pair {
     /// The same unary request straight to both etcd servers (not through our gateway); both
     /// must answer 200 with equal masked bodies. Returns the masked body.
     pub async fn write(&mut self, path: &str, body: &str) -> Value {
+        let (addr_a, addr_b) = (self.a.etcd.addr(), self.b.etcd.addr());
         let (ra, rb) = tokio::join!(
-            http::request(&self.a.etcd.addr(), "POST", path, &[], body.to_owned()),
-            http::request(&self.b.etcd.addr(), "POST", path, &[], body.to_owned()),
+            http::request(&addr_a, "POST", path, &[], body.to_owned()),
+            http::request(&addr_b, "POST", path, &[], body.to_owned()),
         );
         let (ra, rb) = (
             ra.unwrap_or_else(|e| panic!("{e}")),

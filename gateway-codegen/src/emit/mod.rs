@@ -63,10 +63,10 @@ fn module_file(modules: &BTreeMap<String, Vec<String>>) -> TokenStream {
     }
     let body = tree.tokens();
     quote! {
-            #![allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all, unused_qualifications)]
-            #body
-            pub mod routes;
-        }
+        #![allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all, unused_qualifications)]
+        #body
+        pub mod routes;
+    }
 }
 
 #[derive(Default)]
