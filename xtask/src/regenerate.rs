@@ -87,6 +87,39 @@ fn api_documents(swagger: &BTreeMap<String, String>) -> Result<BTreeMap<String, 
         ],
     };
     let document = openapi(&parsed, &options)?;
-    files.insert("openapi.json".to_owned(), format!("{:#}\n", document));
+    files.insert("openapi.json".to_owned(), format!("{document:#}\n"));
+    files.insert("swagger.json".to_owned(), format!("{:#}\n", merged_swagger(&parsed)));
     Ok(files)
+}
+
+/// All swagger documents in one (as `GET /swagger.json` serves it): the first document's
+/// header, every path, definition, tag and security definition.
+fn merged_swagger(documents: &[serde_json::Value]) -> serde_json::Value {
+    let mut merged = documents[0].clone();
+    merged["info"]["title"] = "etcd HTTP/JSON gateway (all services)".into();
+    for document in &documents[1..] {
+        for key in ["paths", "definitions", "securityDefinitions"] {
+            if let Some(entries) = document.get(key).and_then(|v| v.as_object()) {
+                let target = merged[key].as_object_mut();
+                if let Some(target) = target {
+                    for (name, value) in entries {
+                        target.entry(name.clone()).or_insert_with(|| value.clone());
+                    }
+                }
+            }
+        }
+        if let (Some(tags), Some(more)) = (
+            merged["tags"].as_array().cloned(),
+            document["tags"].as_array(),
+        ) {
+            let mut tags = tags;
+            tags.extend(more.iter().filter(|t| !tags_contains(&tags, t)).cloned().collect::<Vec<_>>());
+            merged["tags"] = tags.into();
+        }
+    }
+    merged
+}
+
+fn tags_contains(tags: &[serde_json::Value], tag: &serde_json::Value) -> bool {
+    tags.iter().any(|t| t["name"] == tag["name"])
 }
