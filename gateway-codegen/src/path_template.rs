@@ -42,7 +42,7 @@ impl PathTemplate {
         };
         let (body, verb) = split_verb(rest);
         let segments = parse_segments(body, template, true)?;
-        if let Some(position) = segments.iter().position(|s| contains_deep(s))
+        if let Some(position) = segments.iter().position(contains_deep)
             && position + 1 != segments.len()
         {
             bail!("path template {template:?}: '**' is only allowed in the last segment");

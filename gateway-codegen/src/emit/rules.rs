@@ -101,8 +101,11 @@ enum Part {
     Capture(String),
 }
 
+/// A path variable: the dotted field path and the pieces of its value.
+type Variable = (String, Vec<Part>);
+
 /// The router path (one named capture per wildcard) and each variable's field and parts.
-fn route(binding: &Binding) -> Result<(String, Vec<(String, Vec<Part>)>)> {
+fn route(binding: &Binding) -> Result<(String, Vec<Variable>)> {
     let mut route = String::new();
     let mut variables = Vec::new();
     let mut captures = 0;
