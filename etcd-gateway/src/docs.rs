@@ -17,8 +17,14 @@ const OPENAPI: &str = include_str!("../api/openapi.json");
 const SWAGGER: &str = include_str!("../api/swagger.json");
 const PER_FILE: &[(&str, &str)] = &[
     ("rpc.swagger.json", include_str!("../api/rpc.swagger.json")),
-    ("v3election.swagger.json", include_str!("../api/v3election.swagger.json")),
-    ("v3lock.swagger.json", include_str!("../api/v3lock.swagger.json")),
+    (
+        "v3election.swagger.json",
+        include_str!("../api/v3election.swagger.json"),
+    ),
+    (
+        "v3lock.swagger.json",
+        include_str!("../api/v3lock.swagger.json"),
+    ),
 ];
 const PAGE: &str = include_str!("docs/index.html");
 
@@ -42,7 +48,10 @@ async fn per_file(Path(file): Path<String>) -> Response {
 fn json(document: &'static str) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         document,
     )
         .into_response()
@@ -51,7 +60,10 @@ fn json(document: &'static str) -> Response {
 fn page() -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
         PAGE,
     )
         .into_response()

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod docs;
 #[rustfmt::skip]
 pub mod generated;
 pub mod status;
@@ -28,5 +29,8 @@ pub fn app(transport: GrpcTransport, max_body_bytes: usize) -> axum::Router {
         .max_body_bytes(max_body_bytes)
         .route("/version", get(status::version))
         .route("/health", get(status::health));
+    let router = docs::routes()
+        .into_iter()
+        .fold(router, |router, (path, route)| router.route(path, route));
     generated::routes::register(router).into_router()
 }

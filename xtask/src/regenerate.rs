@@ -88,7 +88,10 @@ fn api_documents(swagger: &BTreeMap<String, String>) -> Result<BTreeMap<String, 
     };
     let document = openapi(&parsed, &options)?;
     files.insert("openapi.json".to_owned(), format!("{document:#}\n"));
-    files.insert("swagger.json".to_owned(), format!("{:#}\n", merged_swagger(&parsed)));
+    files.insert(
+        "swagger.json".to_owned(),
+        format!("{:#}\n", merged_swagger(&parsed)),
+    );
     Ok(files)
 }
 
@@ -113,7 +116,12 @@ fn merged_swagger(documents: &[serde_json::Value]) -> serde_json::Value {
             document["tags"].as_array(),
         ) {
             let mut tags = tags;
-            tags.extend(more.iter().filter(|t| !tags_contains(&tags, t)).cloned().collect::<Vec<_>>());
+            tags.extend(
+                more.iter()
+                    .filter(|t| !tags_contains(&tags, t))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
             merged["tags"] = tags.into();
         }
     }

@@ -97,12 +97,28 @@ pub struct Call {
 impl Call {
     /// Sends `POST path` with a complete body (`Content-Length`).
     pub async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Call {
-        Call::start(addr, "POST", path, headers, Bytes::from(body.to_owned()), false).await
+        Call::start(
+            addr,
+            "POST",
+            path,
+            headers,
+            Bytes::from(body.to_owned()),
+            false,
+        )
+        .await
     }
 
     /// Sends `POST path` with a chunked body that starts with `first` and stays open.
     pub async fn post_open(addr: &str, path: &str, headers: &[(&str, &str)], first: &str) -> Call {
-        Call::start(addr, "POST", path, headers, Bytes::from(first.to_owned()), true).await
+        Call::start(
+            addr,
+            "POST",
+            path,
+            headers,
+            Bytes::from(first.to_owned()),
+            true,
+        )
+        .await
     }
 
     pub async fn start(
@@ -344,7 +360,10 @@ impl Stream {
     pub async fn expect_quiet(&mut self, wait: Duration) {
         match self.next_delimited(b"\n", wait).await {
             Err(_) if self.buf.is_empty() => {}
-            Err(e) => panic!("{}: expected nothing, got a partial message: {e}", self.what),
+            Err(e) => panic!(
+                "{}: expected nothing, got a partial message: {e}",
+                self.what
+            ),
             Ok(Some(line)) => panic!("{}: expected nothing, got {line:?}", self.what),
             Ok(None) => panic!("{}: expected nothing, the stream ended", self.what),
         }
@@ -492,6 +511,9 @@ pub struct Side {
     pub addr: String,
     pub etcd: Etcd,
     pub masker: Masker,
+    /// The member's cluster and member IDs as etcd prints them.
+    pub cluster_id: String,
+    pub member_id: String,
 }
 
 impl Side {
@@ -503,6 +525,10 @@ impl Side {
             .as_str()
             .unwrap_or_else(|| panic!("member list without ID: {list}"))
             .to_owned();
+        let cluster_id = list["header"]["cluster_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("member list without cluster_id: {list}"))
+            .to_owned();
         masker.seed_id(&id, "<member g1>");
         masker.port(etcd.client_port, "client");
         masker.port(etcd.peer_port, "peer");
@@ -511,7 +537,36 @@ impl Side {
             addr,
             etcd,
             masker,
+            cluster_id,
+            member_id: id,
         }
+    }
+
+    /// The raw text of a message with this side's cluster ID, member ID and raft term replaced
+    /// by placeholders, for byte-exact comparisons (key order, spacing, escaping).
+    pub fn mask_text(&self, message: &str) -> String {
+        let text = message
+            .replace(&format!("\"{}\"", self.cluster_id), "\"<cluster_id>\"")
+            .replace(&format!("\"{}\"", self.member_id), "\"<member g1>\"");
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        const TERM: &str = "\"raft_term\":\"";
+        while let Some(pos) = rest.find(TERM) {
+            out.push_str(&rest[..pos + TERM.len()]);
+            rest = rest[pos + TERM.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+            out.push_str("<raft_term>");
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The exact text of a message whose masked form is `masked` with this side's IDs:
+    /// `{"header":{"cluster_id":"<cluster_id>",...}}` → `{"header":{"cluster_id":"1234",...}}`.
+    pub fn unmask_text(&self, masked: &str, raft_term: &str) -> String {
+        masked
+            .replace("<cluster_id>", &self.cluster_id)
+            .replace("<member g1>", &self.member_id)
+            .replace("<raft_term>", raft_term)
     }
 
     /// The masked JSON of one streamed message.
@@ -532,7 +587,15 @@ pub struct Pair {
 
 impl Pair {
     pub async fn start(version: EtcdVersion, etcd_args: &[&str]) -> Pair {
-        let mode = Mode::from_env();
+        Pair::start_with_mode(version, etcd_args, Mode::from_env()).await
+    }
+
+    /// Side B is our gateway whatever `GATEWAY_UNDER_TEST` says (tests of our own behaviour).
+    pub async fn start_ours(version: EtcdVersion, etcd_args: &[&str]) -> Pair {
+        Pair::start_with_mode(version, etcd_args, Mode::Binary).await
+    }
+
+    pub async fn start_with_mode(version: EtcdVersion, etcd_args: &[&str], mode: Mode) -> Pair {
         let mut etcds = Etcd::start_all_with_args(&[version, version], etcd_args).await;
         let etcd_b = etcds.pop().expect("two servers");
         let etcd_a = etcds.pop().expect("two servers");
@@ -581,7 +644,10 @@ impl Pair {
         let ma = self.a.masker.mask(&ra.expect_json());
         let mb = self.b.masker.mask(&rb.expect_json());
         if let Some(d) = diff(&ma, &mb) {
-            panic!("{} {path} {body}: the two servers differ at {d}", self.version);
+            panic!(
+                "{} {path} {body}: the two servers differ at {d}",
+                self.version
+            );
         }
         ma
     }
@@ -604,11 +670,30 @@ impl Pair {
         self.compare(&la, &lb, want);
     }
 
-    /// Compares one message of each side (raw framing, masked JSON, expectation).
+    /// Compares one line of each side: both end with `\n`, are byte-equal once the IDs are
+    /// replaced by placeholders, and equal `want` after masking.
     pub fn compare(&mut self, la: &str, lb: &str, want: &Value) {
         let version = self.version;
-        assert!(la.ends_with('\n'), "{version} etcd line without newline: {la:?}");
-        assert!(lb.ends_with('\n'), "{version} our line without newline: {lb:?}");
+        assert!(
+            la.ends_with('\n'),
+            "{version} etcd line without newline: {la:?}"
+        );
+        assert!(
+            lb.ends_with('\n'),
+            "{version} our line without newline: {lb:?}"
+        );
+        self.compare_messages(la, lb, want);
+    }
+
+    /// Compares one message of each side (any framing): byte-equal once the IDs are replaced
+    /// by placeholders, and equal to `want` after masking.
+    pub fn compare_messages(&mut self, la: &str, lb: &str, want: &Value) {
+        let version = self.version;
+        let (ta, tb) = (self.a.mask_text(la), self.b.mask_text(lb));
+        assert_eq!(
+            ta, tb,
+            "{version}: messages differ (etcd, ours) after masking the IDs"
+        );
         let (ma, mb) = (self.a.mask(la), self.b.mask(lb));
         if let Some(d) = diff(&ma, &mb) {
             panic!(
@@ -616,7 +701,9 @@ impl Pair {
             );
         }
         if let Some(d) = diff(&ma, want) {
-            panic!("{version}: line differs from the expectation at {d}\n  masked: {ma}\n  expected: {want}");
+            panic!(
+                "{version}: line differs from the expectation at {d}\n  masked: {ma}\n  expected: {want}"
+            );
         }
     }
 

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use prost_reflect::EnumDescriptor;
 use prost_types::FileDescriptorSet;
 
+use super::non_empty;
+
 /// Separator of comment paragraphs.
 const PARAGRAPH: &str = "\n\n";
 
@@ -42,7 +44,11 @@ impl Comments {
     /// indentation removed from continuation lines, `(-- … --)` sections dropped), then the
     /// trailing comment as a further paragraph. Empty when there is none.
     pub(super) fn get(&self, file: &str, path: &[i32]) -> String {
-        let Some(attached) = self.files.get(file).and_then(|locations| locations.get(path)) else {
+        let Some(attached) = self
+            .files
+            .get(file)
+            .and_then(|locations| locations.get(path))
+        else {
             return String::new();
         };
         let mut comment = attached
@@ -185,10 +191,6 @@ fn split_first_paragraph(comment: &str) -> (String, String) {
     }
 }
 
-fn non_empty(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +198,10 @@ mod tests {
     #[test]
     fn single_line_without_period_is_a_title() {
         let split = titled("version is the version of the given key");
-        assert_eq!(split.title.as_deref(), Some("version is the version of the given key"));
+        assert_eq!(
+            split.title.as_deref(),
+            Some("version is the version of the given key")
+        );
         assert_eq!(split.description, None);
     }
 
@@ -204,14 +209,20 @@ mod tests {
     fn first_paragraph_with_period_keeps_the_whole_comment() {
         let split = titled("lease is the lease id.\n\nleave room");
         assert_eq!(split.title, None);
-        assert_eq!(split.description.as_deref(), Some("lease is the lease id.\n\nleave room"));
+        assert_eq!(
+            split.description.as_deref(),
+            Some("lease is the lease id.\n\nleave room")
+        );
     }
 
     #[test]
     fn multi_line_without_period_is_a_trimmed_description() {
         let split = titled(" - NONE: none\n - ASCEND: up");
         assert_eq!(split.title, None);
-        assert_eq!(split.description.as_deref(), Some("- NONE: none\n - ASCEND: up"));
+        assert_eq!(
+            split.description.as_deref(),
+            Some("- NONE: none\n - ASCEND: up")
+        );
     }
 
     #[test]
@@ -223,6 +234,9 @@ mod tests {
 
     #[test]
     fn internal_sections_are_dropped() {
-        assert_eq!(remove_internal("Public.\n(-- internal --) tail"), "Public. tail");
+        assert_eq!(
+            remove_internal("Public.\n(-- internal --) tail"),
+            "Public. tail"
+        );
     }
 }

@@ -9,7 +9,7 @@ use etcd_gateway::etcdserverpb::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 
 use super::load::{self, Caller, Load, Tally};
-use super::scenario::{GrpcRequest, SEED_KEY, Scenario, VALUE};
+use super::scenario::{GrpcRequest, SEED_KEY, Unary, VALUE};
 
 /// Opens `count` channels to the etcd client URL `url`.
 pub async fn connect(url: &str, count: usize) -> Result<Vec<Channel>> {
@@ -40,7 +40,7 @@ pub async fn seed(channel: &Channel) -> Result<()> {
 }
 
 /// Measures `scenario` over `channels`, worker `i` using channel `i % channels.len()`.
-pub async fn measure(channels: &[Channel], scenario: Scenario, load: &Load) -> Result<Tally> {
+pub async fn measure(channels: &[Channel], scenario: Unary, load: &Load) -> Result<Tally> {
     let callers = (0..load.concurrency)
         .map(|worker| GrpcCaller {
             client: KvClient::new(channels[worker % channels.len()].clone()),

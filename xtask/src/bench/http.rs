@@ -13,14 +13,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::load::{self, Caller, Load, Tally};
-use super::scenario::Scenario;
+use super::scenario::Unary;
 
 /// The `Content-Type` of every request.
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Measures `scenario` against the JSON gateway at `addr`, connecting every worker first
 /// (a connection that fails now is retried, and counted, by the worker's first request).
-pub async fn measure(addr: SocketAddr, scenario: Scenario, load: &Load) -> Result<Tally> {
+pub async fn measure(addr: SocketAddr, scenario: Unary, load: &Load) -> Result<Tally> {
     let mut callers = Vec::with_capacity(load.concurrency);
     for worker in 0..load.concurrency {
         callers.push(HttpCaller {

@@ -3,13 +3,16 @@
 //! Everything runs on this machine: etcd, our gateway and the load generator share its cores,
 //! so the numbers compare the targets with each other rather than measure their absolute limits.
 
+mod base64;
 mod binaries;
 mod grpc;
 mod http;
 mod load;
 mod process;
+mod procfs;
 mod report;
 mod scenario;
+mod watch;
 
 use std::time::Duration;
 
@@ -17,8 +20,9 @@ use anyhow::{Context, Result};
 
 use self::load::Load;
 use self::process::{Etcd, Gateway};
-use self::report::{Measurement, Settings};
+use self::report::{Measurement, Results, Settings, WatchMeasurement};
 use self::scenario::{Scenario, Target};
+use self::watch::{Pids, WatchLoad};
 
 /// Benchmark options.
 #[derive(clap::Args)]
@@ -39,8 +43,14 @@ pub struct Args {
     #[arg(long)]
     threads: Option<usize>,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values = ["range", "put"])]
+    #[arg(long, value_delimiter = ',', default_values = ["range", "put", "watch"])]
     scenarios: Vec<Scenario>,
+    /// Watch scenario: concurrent HTTP watch streams per gateway, one connection each.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Watch scenario: puts per second under the watched prefix.
+    #[arg(long, default_value_t = 20)]
+    watch_rate: u32,
     /// Targets to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_values = ["etcd-gateway", "ours", "grpc"])]
     targets: Vec<Target>,
@@ -55,6 +65,12 @@ pub fn run(args: Args) -> Result<()> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(args.grpc_channels > 0, "--grpc-channels must be at least 1");
     anyhow::ensure!(!args.duration.is_zero(), "--duration must be positive");
+    let watching = args.scenarios.contains(&Scenario::Watch);
+    if watching {
+        anyhow::ensure!(args.watchers > 0, "--watchers must be at least 1");
+        anyhow::ensure!(args.watch_rate > 0, "--watch-rate must be at least 1");
+        check_open_files(args.watchers)?;
+    }
     binaries::build_release(args.targets.contains(&Target::Ours))?;
     binaries::reexec_if_debug()?;
     let etcd_bin = binaries::etcd(args.etcd.clone())?;
@@ -66,26 +82,48 @@ pub fn run(args: Args) -> Result<()> {
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         threads: args.threads,
         etcd_version: binaries::etcd_version(&etcd_bin)?,
+        watchers: watching.then_some(args.watchers),
+        watch_rate: args.watch_rate,
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
         runtime.worker_threads(threads);
     }
     let runtime = runtime.enable_all().build()?;
-    let measurements = runtime.block_on(async {
+    let results = runtime.block_on(async {
         tokio::select! {
             result = measure_all(&args, &etcd_bin, &settings) => result,
             _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
         }
     })?;
     drop(runtime);
-    report::print(&measurements);
+    report::print(&results);
     let path = binaries::target_dir().join("bench").join("results.json");
-    report::write_json(&path, &settings, &measurements)?;
+    report::write_json(&path, &settings, &results)?;
     println!("\nwrote {}", path.display());
-    let failed = measurements.iter().filter(|m| m.failed()).count();
-    anyhow::ensure!(failed == 0, "{failed} run(s) had failed requests");
+    let failed = results.failed();
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} run(s) had failed requests or streams, or missing events"
+    );
     Ok(())
+}
+
+/// Fails clearly unless the open-files limit (inherited by etcd and our gateway, which each
+/// hold one descriptor per stream too) leaves room for `watchers` connections.
+fn check_open_files(watchers: usize) -> Result<()> {
+    let needed = watchers as u64 + watch::FD_HEADROOM;
+    match procfs::open_files_limit()? {
+        (Some(soft), hard) if soft < needed => {
+            let hard = hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string());
+            anyhow::bail!(
+                "{watchers} watchers need about {needed} open files per process, but the limit \
+                 is {soft} (hard limit {hard}): raise it first (e.g. `ulimit -n {needed}`) or \
+                 pass fewer --watchers"
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Starts the servers, seeds the data and measures each (scenario, target) pair sequentially.
@@ -93,7 +131,7 @@ async fn measure_all(
     args: &Args,
     etcd_bin: &std::path::Path,
     settings: &Settings,
-) -> Result<Vec<Measurement>> {
+) -> Result<Results> {
     let etcd = Etcd::start(etcd_bin).await?;
     let gateway = match args.targets.contains(&Target::Ours) {
         true => Some(Gateway::start(&binaries::gateway(), &etcd.client_url()).await?),
@@ -108,25 +146,53 @@ async fn measure_all(
         warmup: args.warmup,
         duration: args.duration,
     };
-    let mut measurements = Vec::new();
+    let watch_load = WatchLoad {
+        watchers: args.watchers,
+        rate: args.watch_rate,
+        warmup: args.warmup,
+        duration: args.duration,
+    };
+    let mut results = Results::default();
     for &scenario in &args.scenarios {
         for &target in &args.targets {
-            eprintln!("measuring {} on {}", scenario.name(), target.label());
+            let Some(unary) = scenario.unary() else {
+                if target == Target::Grpc {
+                    continue;
+                }
+                eprintln!("measuring watch on {}", target.label());
+                let (addr, gateway_pid) = match target {
+                    Target::Ours => {
+                        let gateway = gateway.as_ref().context("our gateway is not running")?;
+                        (gateway.addr(), gateway.pid())
+                    }
+                    _ => (etcd.client_addr(), etcd.pid()),
+                };
+                let pids = Pids {
+                    gateway: gateway_pid,
+                    etcd: etcd.pid(),
+                };
+                let tally = watch::measure(addr, &channels[0], pids, &watch_load).await?;
+                results.watch.push(WatchMeasurement::new(target, tally));
+                continue;
+            };
+            eprintln!("measuring {} on {}", unary.name(), target.label());
             let tally = match target {
-                Target::EtcdGateway => http::measure(etcd.client_addr(), scenario, &load).await?,
+                Target::EtcdGateway => http::measure(etcd.client_addr(), unary, &load).await?,
                 Target::Ours => {
                     let addr = gateway
                         .as_ref()
                         .context("our gateway is not running")?
                         .addr();
-                    http::measure(addr, scenario, &load).await?
+                    http::measure(addr, unary, &load).await?
                 }
-                Target::Grpc => grpc::measure(&channels, scenario, &load).await?,
+                Target::Grpc => grpc::measure(&channels, unary, &load).await?,
             };
-            measurements.push(Measurement::new(scenario, target, tally, args.duration));
+            results
+                .unary
+                .push(Measurement::new(unary, target, tally, args.duration));
         }
     }
-    Ok(measurements)
+    Ok(results)
 }
 
 /// Parses `500ms`, `10s`, `2m` (a bare number is seconds).

@@ -82,6 +82,11 @@ impl Etcd {
         self.client
     }
 
+    /// The process id, to sample its memory.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// The client URL, for gRPC clients and our gateway.
     pub fn client_url(&self) -> String {
         format!("http://{}", self.client)
@@ -110,7 +115,7 @@ impl Etcd {
 /// Our gateway, listening on a free loopback port.
 pub struct Gateway {
     /// The gateway process.
-    _child: ChildGuard,
+    child: ChildGuard,
     /// Where it listens.
     addr: SocketAddr,
 }
@@ -138,15 +143,17 @@ impl Gateway {
             .with_context(|| format!("unexpected gateway output {line:?}"))?
             .parse()
             .with_context(|| format!("unexpected gateway output {line:?}"))?;
-        Ok(Gateway {
-            _child: child,
-            addr,
-        })
+        Ok(Gateway { child, addr })
     }
 
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The process id, to sample its memory.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 }
 

@@ -1,4 +1,6 @@
-//! Results: the summary of each run, the printed table and `results.json`.
+//! Results: the summary of each run, the printed tables and `results.json`.
+
+mod watch;
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +9,9 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use super::load::Tally;
-use super::scenario::{Scenario, Target};
+use super::scenario::{Target, Unary};
+
+pub use self::watch::WatchMeasurement;
 
 /// How the benchmark was run.
 pub struct Settings {
@@ -25,9 +29,30 @@ pub struct Settings {
     pub threads: Option<usize>,
     /// etcd's `--version` line.
     pub etcd_version: String,
+    /// Watch streams per target, if the watch scenario runs.
+    pub watchers: Option<usize>,
+    /// The watch scenario's puts per second.
+    pub watch_rate: u32,
 }
 
-/// The summary of one (scenario, target) run.
+/// Every run's summary.
+#[derive(Default)]
+pub struct Results {
+    /// The unary (range, put) runs.
+    pub unary: Vec<Measurement>,
+    /// The watch runs.
+    pub watch: Vec<WatchMeasurement>,
+}
+
+impl Results {
+    /// Runs with failed requests, streams or missing events.
+    pub fn failed(&self) -> usize {
+        let unary = self.unary.iter().filter(|m| m.failed()).count();
+        unary + self.watch.iter().filter(|m| m.failed()).count()
+    }
+}
+
+/// The summary of one unary (scenario, target) run.
 pub struct Measurement {
     /// The scenario's name.
     scenario: &'static str,
@@ -50,7 +75,7 @@ const PERCENTILES: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p99", 99.
 
 impl Measurement {
     /// Summarises `tally` from a run of `duration`.
-    pub fn new(scenario: Scenario, target: Target, tally: Tally, duration: Duration) -> Self {
+    pub fn new(scenario: Unary, target: Target, tally: Tally, duration: Duration) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         let hist = &tally.latency;
         let mut latency_ms = [0.0; 5];
@@ -109,10 +134,27 @@ pub fn print_header(settings: &Settings) {
         settings.concurrency,
         settings.grpc_channels,
     );
+    if let Some(watchers) = settings.watchers {
+        println!(
+            "watch: {watchers} HTTP/1.1 watch streams per gateway on one prefix, one writer \
+             putting {} times a second over direct gRPC\n",
+            settings.watch_rate
+        );
+    }
 }
 
-/// Prints the results table, the throughput ratios and any failures.
-pub fn print(measurements: &[Measurement]) {
+/// Prints the results tables, the ratios and any failures.
+pub fn print(results: &Results) {
+    if !results.unary.is_empty() {
+        print_unary(&results.unary);
+    }
+    if !results.watch.is_empty() {
+        watch::print(&results.watch);
+    }
+}
+
+/// Prints the unary table, the throughput ratios and any failures.
+fn print_unary(measurements: &[Measurement]) {
     println!(
         "\n{:<8} {:<14} {:>10} {:>9} {:>9} {:>8}",
         "scenario", "target", "req/s", "p50 ms", "p99 ms", "errors"
@@ -146,7 +188,9 @@ pub fn print(measurements: &[Measurement]) {
 }
 
 /// Writes the settings, the measurements and the ratios to `path` as JSON.
-pub fn write_json(path: &Path, settings: &Settings, measurements: &[Measurement]) -> Result<()> {
+pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result<()> {
+    let measurements = &results.unary;
+    let (watch, watch_ratios) = watch::to_json(&results.watch);
     let ratios: Vec<Value> = ratios(measurements)
         .into_iter()
         .map(|(scenario, vs_gateway, vs_grpc)| {
@@ -166,9 +210,13 @@ pub fn write_json(path: &Path, settings: &Settings, measurements: &[Measurement]
             "cores": settings.cores,
             "threads": settings.threads,
             "etcd_version": settings.etcd_version,
+            "watchers": settings.watchers,
+            "watch_rate": settings.watch_rate,
         },
         "results": measurements.iter().map(Measurement::to_json).collect::<Vec<_>>(),
         "ratios": ratios,
+        "watch": watch,
+        "watch_ratios": watch_ratios,
     });
     let dir = path.parent().context("results path has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -3,15 +3,39 @@
 use bytes::Bytes;
 use etcd_gateway::etcdserverpb::{PutRequest, RangeRequest};
 
+use super::base64;
+
 /// The key read by the range scenario, seeded before measuring.
 pub const SEED_KEY: &[u8] = b"foo";
 
 /// The value of the seeded key and of every put.
 pub const VALUE: &[u8] = &[b'v'; 100];
 
-/// One kind of request, sent over and over.
+/// One kind of load, selected with `--scenarios`.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
+    /// A serializable range of the one seeded key.
+    Range,
+    /// A put of a 100-byte value, each worker to its own key.
+    Put,
+    /// Many HTTP watch streams on one key prefix, fed by one paced writer.
+    Watch,
+}
+
+impl Scenario {
+    /// The unary request this scenario sends over and over, if it is a unary one.
+    pub fn unary(self) -> Option<Unary> {
+        match self {
+            Scenario::Range => Some(Unary::Range),
+            Scenario::Put => Some(Unary::Put),
+            Scenario::Watch => None,
+        }
+    }
+}
+
+/// One kind of unary request, sent over and over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Unary {
     /// A serializable range of the one seeded key.
     Range,
     /// A put of a 100-byte value, each worker to its own key.
@@ -26,31 +50,34 @@ pub enum GrpcRequest {
     Put(PutRequest),
 }
 
-impl Scenario {
+impl Unary {
     /// The name used in the table and in the JSON.
     pub fn name(self) -> &'static str {
         match self {
-            Scenario::Range => "range",
-            Scenario::Put => "put",
+            Unary::Range => "range",
+            Unary::Put => "put",
         }
     }
 
     /// The JSON gateway path.
     pub fn http_path(self) -> &'static str {
         match self {
-            Scenario::Range => "/v3/kv/range",
-            Scenario::Put => "/v3/kv/put",
+            Unary::Range => "/v3/kv/range",
+            Unary::Put => "/v3/kv/put",
         }
     }
 
     /// The JSON body worker `worker` sends.
     pub fn http_body(self, worker: usize) -> Bytes {
         let body = match self {
-            Scenario::Range => format!(r#"{{"key":"{}","serializable":true}}"#, base64(SEED_KEY)),
-            Scenario::Put => format!(
+            Unary::Range => format!(
+                r#"{{"key":"{}","serializable":true}}"#,
+                base64::encode(SEED_KEY)
+            ),
+            Unary::Put => format!(
                 r#"{{"key":"{}","value":"{}"}}"#,
-                base64(&put_key(worker)),
-                base64(VALUE)
+                base64::encode(&put_key(worker)),
+                base64::encode(VALUE)
             ),
         };
         Bytes::from(body)
@@ -59,12 +86,12 @@ impl Scenario {
     /// The gRPC request worker `worker` sends (the same as its JSON body).
     pub fn grpc_request(self, worker: usize) -> GrpcRequest {
         match self {
-            Scenario::Range => GrpcRequest::Range(RangeRequest {
+            Unary::Range => GrpcRequest::Range(RangeRequest {
                 key: SEED_KEY.to_vec(),
                 serializable: true,
                 ..Default::default()
             }),
-            Scenario::Put => GrpcRequest::Put(PutRequest {
+            Unary::Put => GrpcRequest::Put(PutRequest {
                 key: put_key(worker),
                 value: VALUE.to_vec(),
                 ..Default::default()
@@ -98,36 +125,4 @@ impl Target {
 /// The key worker `worker` puts to.
 fn put_key(worker: usize) -> Vec<u8> {
     format!("bench/put/{worker:04}").into_bytes()
-}
-
-/// Standard padded base64, as the JSON mapping encodes `bytes` fields.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(match i <= chunk.len() {
-                true => char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]),
-                false => '=',
-            });
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet_with_padding() {
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"\xff\xfe"), "//4=");
-    }
 }
