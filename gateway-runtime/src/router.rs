@@ -165,6 +165,9 @@ impl GatewayRouter {
                             )));
                         }
                     };
+                    if !rule.matches_verb(&path) {
+                        return crate::error::not_found();
+                    }
                     let body = match read_body(body, limit).await {
                         Ok(body) => body,
                         Err(response) => return response,

@@ -30,6 +30,9 @@ pub struct HttpRule {
     pub response_body: Option<&'static str>,
     /// Request fields settable from query parameters (when the body is not the whole message).
     pub query_fields: &'static [QueryField],
+    /// A custom verb after a variable (`/v1/{name=shelves/*}:merge`): the route capture whose
+    /// text must end with the suffix (`":merge"`), which is removed from the value.
+    pub verb_capture: Option<(&'static str, &'static str)>,
 }
 
 /// A request field bound to part of the path.
@@ -114,15 +117,36 @@ impl HttpRule {
             for part in variable.parts {
                 match part {
                     PathPart::Literal(literal) => text.push_str(literal),
-                    PathPart::Capture(name) => {
-                        let value = path.iter().find(|(key, _)| key == name).map(|(_, v)| v);
-                        text.push_str(value.unwrap_or_default());
-                    }
+                    PathPart::Capture(name) => text.push_str(self.capture(path, name)?),
                 }
             }
             set(&mut message, variable.field, Value::String(text));
         }
         Ok(message)
+    }
+
+    /// The text of a route capture, without the custom verb it may carry.
+    fn capture<'a>(&self, path: &'a RawPathParams, name: &str) -> Result<&'a str, Status> {
+        let value = path
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map_or("", |(_, value)| value);
+        match self.verb_capture {
+            Some((capture, suffix)) if capture == name => value
+                .strip_suffix(suffix)
+                .ok_or_else(|| Status::not_found("Not Found")),
+            _ => Ok(value),
+        }
+    }
+
+    /// Whether a request's path carries this rule's custom verb (always, without one).
+    pub fn matches_verb(&self, path: &RawPathParams) -> bool {
+        match self.verb_capture {
+            Some((capture, suffix)) => path
+                .iter()
+                .any(|(key, value)| key == capture && value.ends_with(suffix)),
+            None => true,
+        }
     }
 
     fn apply_query(&self, message: &mut Value, query: &str) -> Result<(), Status> {
@@ -227,6 +251,7 @@ mod tests {
         }],
         body: BodyRule::Field("book"),
         response_body: None,
+        verb_capture: None,
         query_fields: &[
             QueryField {
                 path: "update_mask",

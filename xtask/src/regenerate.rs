@@ -19,6 +19,10 @@ pub const ETCD_PROTOS: &[&str] = &[
 pub const GENERATED_DIR: &str = "etcd-gateway/src/generated";
 /// Where the published API documents live (swagger per proto file, OpenAPI 3.1).
 pub const API_DIR: &str = "etcd-gateway/api";
+/// The generator's own test fixture (every binding form), compiled and served by its tests.
+pub const FIXTURE_PROTO_DIR: &str = "gateway-codegen/tests/fixtures/bookstore";
+/// Where the fixture's generated Rust lives.
+pub const FIXTURE_GENERATED_DIR: &str = "gateway-codegen/tests/bookstore/generated";
 
 pub fn run(check: bool) -> Result<()> {
     let root = crate::root();
@@ -26,7 +30,15 @@ pub fn run(check: bool) -> Result<()> {
         .files(ETCD_PROTOS.iter().copied())
         .generate()?;
     let api_files = api_documents(&output.swagger)?;
-    let targets = [(GENERATED_DIR, &output.files), (API_DIR, &api_files)];
+    let fixture = gateway_codegen::Generator::new(root.join(FIXTURE_PROTO_DIR))
+        .include(root.join("proto"))
+        .file("bookstore.proto")
+        .generate()?;
+    let targets = [
+        (GENERATED_DIR, &output.files),
+        (API_DIR, &api_files),
+        (FIXTURE_GENERATED_DIR, &fixture.files),
+    ];
     if check {
         let mut drift = Vec::new();
         for (dir, files) in targets {

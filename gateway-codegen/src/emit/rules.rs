@@ -37,7 +37,11 @@ pub fn rule(
     let Some(input) = pool.get_message_by_name(&method.input) else {
         bail!("{}: request type {} not found", method.name, method.input);
     };
-    let (route, variables) = route(binding)?;
+    let (route, variables, verb_capture) = route(binding)?;
+    let verb_capture = match verb_capture {
+        Some((capture, suffix)) => quote!(Some((#capture, #suffix))),
+        None => quote!(None),
+    };
     for (field, _) in &variables {
         field_at(&input, field)
             .map_err(|e| anyhow::anyhow!("{} {}: {e}", method.name, binding.path))?;
@@ -92,6 +96,7 @@ pub fn rule(
             body: #body,
             response_body: #response_body,
             query_fields: &[#(#query),*],
+            verb_capture: #verb_capture,
         };
     })
 }
@@ -104,8 +109,12 @@ enum Part {
 /// A path variable: the dotted field path and the pieces of its value.
 type Variable = (String, Vec<Part>);
 
-/// The router path (one named capture per wildcard) and each variable's field and parts.
-fn route(binding: &Binding) -> Result<(String, Vec<Variable>)> {
+/// A custom verb carried by a capture: `(capture name, ":verb")`.
+type VerbCapture = Option<(String, String)>;
+
+/// The router path (one named capture per wildcard), each variable's field and parts, and the
+/// capture that carries a custom verb (the router matches whole segments only).
+fn route(binding: &Binding) -> Result<(String, Vec<Variable>, VerbCapture)> {
     let mut route = String::new();
     let mut variables = Vec::new();
     let mut captures = 0;
@@ -152,19 +161,25 @@ fn route(binding: &Binding) -> Result<(String, Vec<Variable>)> {
             }
         }
     }
+    let mut verb_capture = None;
     if let Some(verb) = &binding.template.verb {
-        match binding.template.segments.last() {
-            Some(Segment::Literal(_)) => {
-                route.push(':');
-                route.push_str(verb);
-            }
-            _ => bail!(
-                "{}: a custom verb after a variable or wildcard is not supported by the generator yet",
-                binding.path
-            ),
+        if route.ends_with('}') {
+            let name = route
+                .rsplit('{')
+                .next()
+                .map(|tail| {
+                    tail.trim_start_matches('*')
+                        .trim_end_matches('}')
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            verb_capture = Some((name, format!(":{verb}")));
+        } else {
+            route.push(':');
+            route.push_str(verb);
         }
     }
-    Ok((route, variables))
+    Ok((route, variables, verb_capture))
 }
 
 fn merge_literals(parts: Vec<Part>) -> Vec<Part> {
