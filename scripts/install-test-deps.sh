@@ -34,7 +34,7 @@ if ((${#apt_packages[@]})); then
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
-    apt-get install -y --no-install-recommends "${apt_packages[@]}"
+    apt-get install -y "${apt_packages[@]}"
 fi
 
 pip_install() {

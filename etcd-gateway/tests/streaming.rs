@@ -460,8 +460,9 @@ fn check_snapshot(lines: &[String], db_size: usize, what: &str) {
     assert_eq!(data.len(), db_size, "{what}: the blobs add up to dbSize");
 }
 
-/// Election observe: the leader's key-value after a campaign, a proclaim, and a new leader
-/// after a resign (a resign itself sends nothing).
+/// Election observe: nothing (not even the status line) while there is no leader, then the
+/// leader's key-value after a campaign and after a proclaim, and a new leader after a resign (a
+/// resign itself sends nothing).
 async fn election_observe(version: EtcdVersion) {
     let mut pair = Pair::start(version, &[]).await;
     pair.write("/v3/lease/grant", r#"{"TTL":60,"ID":7587}"#)
@@ -469,34 +470,35 @@ async fn election_observe(version: EtcdVersion) {
     pair.write("/v3/lease/grant", r#"{"TTL":60,"ID":7588}"#)
         .await;
     let name = b64("elect");
-    let leader1 = pair
-        .write(
-            "/v3/election/campaign",
-            &json!({"name": name, "lease": 7587, "value": b64("v1")}).to_string(),
-        )
-        .await;
+    let body = json!({"name": name}).to_string();
+    let (mut ca, mut cb) = tokio::join!(
+        Call::post(&pair.a.addr, "/v3/election/observe", &[], &body),
+        Call::post(&pair.b.addr, "/v3/election/observe", &[], &body),
+    );
+    tokio::join!(ca.expect_pending(QUIET), cb.expect_pending(QUIET));
+
+    let campaign = json!({"name": name, "lease": 7587, "value": b64("v1")}).to_string();
+    let leader1 = pair.write("/v3/election/campaign", &campaign).await; // 2
     let key1 = b64("elect/1da3");
     assert_eq!(
         leader1["leader"],
         json!({"name": name, "key": key1, "rev": "2", "lease": "7587"}),
         "{version}: campaign"
     );
-
-    let body = json!({"name": name}).to_string();
-    let (mut sa, mut sb) = pair.open("/v3/election/observe", &[], &body).await;
-    let leader = |value: &str, revision: u64, modr: u64, version: u64| {
-        result(json!({"header": h(revision), "kv": {
+    let (mut sa, mut sb) = tokio::join!(ca.expect_response(), cb.expect_response());
+    assert_stream_head(&sa, "application/json", &format!("{version} etcd observe"));
+    assert_stream_head(&sb, "application/json", &format!("{version} ours observe"));
+    let leader = |value: &str, modr: u64, version: u64| {
+        result(json!({"header": h(modr), "kv": {
             "key": key1, "create_revision": "2", "mod_revision": modr.to_string(),
             "version": version.to_string(), "value": b64(value), "lease": "7587",
         }}))
     };
-    pair.next_both(&mut sa, &mut sb, &leader("v1", 2, 2, 1))
-        .await;
+    pair.next_both(&mut sa, &mut sb, &leader("v1", 2, 1)).await;
 
     let proclaim = json!({"leader": leader1["leader"], "value": b64("v2")}).to_string();
     pair.write("/v3/election/proclaim", &proclaim).await; // 3
-    pair.next_both(&mut sa, &mut sb, &leader("v2", 3, 3, 2))
-        .await;
+    pair.next_both(&mut sa, &mut sb, &leader("v2", 3, 2)).await;
 
     let resign = json!({"leader": leader1["leader"]}).to_string();
     pair.write("/v3/election/resign", &resign).await; // 4

@@ -68,9 +68,16 @@ async fn connect(addr: &str, path: &str, headers: &[(&str, &str)]) -> Socket {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(response.status(), 101, "{addr}{path}");
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let lower = |name: &str| header(name).map(str::to_ascii_lowercase);
     assert_eq!(
-        header("upgrade").map(str::to_ascii_lowercase).as_deref(),
-        Some("websocket")
+        lower("upgrade").as_deref(),
+        Some("websocket"),
+        "{addr}{path}"
+    );
+    assert_eq!(
+        lower("connection").as_deref(),
+        Some("upgrade"),
+        "{addr}{path}"
     );
     socket
 }
@@ -199,26 +206,32 @@ async fn routes_over_websockets() {
     assert_eq!(ws_next(&mut sb, QUIET).await, WsEvent::Timeout, "ours");
     drop((sa, sb));
 
-    // A server stream over a WebSocket (ours): the snapshot's messages, then the close.
-    let mut sb = connect(&pair.b.addr, "/v3/maintenance/snapshot", &[]).await;
-    ws_send(&mut sb, "{}").await;
-    let mut blobs = Vec::new();
-    loop {
-        match ws_next(&mut sb, MESSAGE_TIMEOUT).await {
-            WsEvent::Text(text) => {
-                let message = parse(&text);
-                let blob = message["result"]["blob"].as_str().expect("blob");
-                blobs.push(B64.decode(blob).expect("base64"));
+    // A server stream over a WebSocket: ours sends the snapshot's messages, then closes; etcd's
+    // sends nothing.
+    let (mut sa, mut sb) = connect_both(&pair, "/v3/maintenance/snapshot").await;
+    send_both(&mut sa, &mut sb, "{}").await;
+    let read_ours = async {
+        let mut blobs = Vec::new();
+        loop {
+            match ws_next(&mut sb, MESSAGE_TIMEOUT).await {
+                WsEvent::Text(text) => {
+                    let message = parse(&text);
+                    let blob = message["result"]["blob"].as_str().expect("blob");
+                    blobs.push(B64.decode(blob).expect("base64"));
+                }
+                WsEvent::Closed => return blobs,
+                other => panic!(
+                    "snapshot over a WebSocket: {other:?} after {} blobs",
+                    blobs.len()
+                ),
             }
-            WsEvent::Closed => break,
-            other => panic!(
-                "snapshot over a WebSocket: {other:?} after {} blobs",
-                blobs.len()
-            ),
         }
-    }
+    };
+    let (etcd_answer, mut blobs) = tokio::join!(ws_next(&mut sa, NO_ANSWER), read_ours);
+    assert_eq!(etcd_answer, WsEvent::Timeout, "etcd snapshot");
     let digest = blobs.pop().expect("the SHA-256 message");
     assert_eq!(digest, Sha256::digest(blobs.concat()).as_slice());
+    drop((sa, sb));
 
     // `get-without-upgrade`.
     for path in [
