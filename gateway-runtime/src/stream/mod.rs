@@ -110,12 +110,32 @@ where
     F: FnOnce(tonic::Request<Req>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
-    let request = match unary_request(headers, body) {
-        Ok(request) => request,
+    let (request, deadline) = match unary_request(headers, body).and_then(|request| {
+        let deadline = deadline(headers)?;
+        Ok((request, deadline))
+    }) {
+        Ok(parts) => parts,
         Err(status) => return error_response(&status),
     };
     let guard = StreamGuard::new(None);
-    respond(call(request), None, Framing::negotiate(headers), guard).await
+    respond(
+        call(request),
+        None,
+        deadline,
+        Framing::negotiate(headers),
+        guard,
+    )
+    .await
+}
+
+/// The instant a `Grpc-Timeout` header's deadline passes. The deadline covers the whole call,
+/// as in grpc-gateway: a stream still open then ends with `DeadlineExceeded`.
+pub(crate) fn deadline(headers: &HeaderMap) -> Result<Option<tokio::time::Instant>, Status> {
+    Ok(metadata::grpc_timeout(headers)?.map(|timeout| tokio::time::Instant::now() + timeout))
+}
+
+fn deadline_exceeded() -> Status {
+    Status::deadline_exceeded("context deadline exceeded")
 }
 
 /// Serves a bidirectional call: the body is decoded incrementally into request messages.
@@ -132,10 +152,11 @@ where
     F: FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
-    let metadata = match request_metadata(headers) {
-        Ok(metadata) => metadata,
-        Err(status) => return error_response(&status),
-    };
+    let (metadata, deadline) =
+        match request_metadata(headers).and_then(|metadata| Ok((metadata, deadline(headers)?))) {
+            Ok(parts) => parts,
+            Err(status) => return error_response(&status),
+        };
     let (sender, messages) = RequestStream::channel();
     let (error_sender, input_error) = oneshot::channel();
     let reader = tokio::spawn(read_messages(body, max_message_bytes, sender, error_sender));
@@ -144,21 +165,21 @@ where
     respond(
         call(request),
         Some(input_error),
+        deadline,
         Framing::negotiate(headers),
         guard,
     )
     .await
 }
 
+/// The call's metadata. A `Grpc-Timeout` is enforced by the gateway rather than sent upstream,
+/// so a stream always ends the same way when its deadline passes (`DeadlineExceeded`),
+/// whatever the upstream would have reported.
 pub(crate) fn request_metadata(
     headers: &HeaderMap,
 ) -> Result<tonic::metadata::MetadataMap, Status> {
     let mut metadata = metadata::request_metadata(headers)?;
-    if let Some(timeout) = metadata::grpc_timeout(headers)? {
-        let mut carrier = tonic::Request::from_parts(metadata, tonic::Extensions::default(), ());
-        carrier.set_timeout(timeout);
-        metadata = carrier.into_parts().0;
-    }
+    metadata.remove(metadata::GRPC_TIMEOUT.as_str());
     Ok(metadata)
 }
 
@@ -206,8 +227,21 @@ async fn read_messages<Req: DeserializeOwned + Default>(
     }
 }
 
-/// Awaits `future`, unless the request side fails first.
+/// Awaits `future`, unless the request side fails or the deadline passes first.
 async fn unless_input_fails<T>(
+    future: impl Future<Output = T>,
+    input_error: &mut Option<oneshot::Receiver<Status>>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<T, Status> {
+    let Some(deadline) = deadline else {
+        return until_input_fails(future, input_error).await;
+    };
+    tokio::time::timeout_at(deadline, until_input_fails(future, input_error))
+        .await
+        .unwrap_or_else(|_| Err(deadline_exceeded()))
+}
+
+async fn until_input_fails<T>(
     future: impl Future<Output = T>,
     input_error: &mut Option<oneshot::Receiver<Status>>,
 ) -> Result<T, Status> {
@@ -231,6 +265,7 @@ async fn unless_input_fails<T>(
 async fn respond<Resp, S, Fut>(
     call: Fut,
     mut input_error: Option<oneshot::Receiver<Status>>,
+    deadline: Option<tokio::time::Instant>,
     framing: Framing,
     guard: StreamGuard,
 ) -> Response
@@ -239,13 +274,13 @@ where
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
-    let response = match unless_input_fails(call, &mut input_error).await {
+    let response = match unless_input_fails(call, &mut input_error, deadline).await {
         Ok(Ok(response)) => response,
         Ok(Err(status)) | Err(status) => return error_response(&status),
     };
     let (response_metadata, upstream, _) = response.into_parts();
     let mut upstream: Upstream<Resp> = Box::pin(upstream);
-    let first = match unless_input_fails(upstream.next(), &mut input_error).await {
+    let first = match unless_input_fails(upstream.next(), &mut input_error, deadline).await {
         Ok(Some(Ok(message))) => Some(framing.result(&message)),
         Ok(Some(Err(status))) | Err(status) => return error_response(&status),
         Ok(None) => None,
@@ -255,6 +290,7 @@ where
         done: false,
         upstream,
         input_error,
+        deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
         framing,
         _guard: guard,
     };
@@ -276,6 +312,7 @@ struct Lines<Resp> {
     done: bool,
     upstream: Upstream<Resp>,
     input_error: Option<oneshot::Receiver<Status>>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     framing: Framing,
     _guard: StreamGuard,
 }
@@ -300,6 +337,12 @@ impl<Resp: Serialize> Stream for Lines<Resp> {
                 Poll::Ready(Err(_)) => this.input_error = None,
                 Poll::Pending => {}
             }
+        }
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            return Poll::Ready(Some(Ok(this.framing.error(&deadline_exceeded()))));
         }
         match this.upstream.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(message))) => Poll::Ready(Some(Ok(this.framing.result(&message)))),
