@@ -236,9 +236,12 @@ async fn unless_input_fails<T>(
     let Some(deadline) = deadline else {
         return until_input_fails(future, input_error).await;
     };
-    tokio::time::timeout_at(deadline, until_input_fails(future, input_error))
-        .await
-        .unwrap_or_else(|_| Err(deadline_exceeded()))
+    // The deadline is checked first, so one that has passed wins over a ready answer.
+    tokio::select! {
+        biased;
+        () = tokio::time::sleep_until(deadline) => Err(deadline_exceeded()),
+        output = until_input_fails(future, input_error) => output,
+    }
 }
 
 async fn until_input_fails<T>(
