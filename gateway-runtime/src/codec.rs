@@ -30,13 +30,21 @@ where
         _ => return Err(not_an_object(body, body[start])),
     }
 
+    // Fast path: no field-path tracking (it allocates per key); errors are rare and are
+    // decoded again below to name the field.
     let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(message) => Ok(message),
-        Err(first) => match decode_lenient(body) {
-            Some(result) => result,
-            None => Err(invalid_body(&first)),
-        },
+    if let Ok(message) = T::deserialize(&mut de) {
+        return Ok(message);
+    }
+    match decode_lenient(body) {
+        Some(result) => result,
+        None => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Ok(message) => Ok(message),
+                Err(err) => Err(invalid_body(&err)),
+            }
+        }
     }
 }
 
