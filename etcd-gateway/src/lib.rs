@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod docs;
+pub mod embedded;
 #[rustfmt::skip]
 pub mod generated;
 pub mod status;

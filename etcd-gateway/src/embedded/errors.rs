@@ -1,0 +1,113 @@
+//! The errors of the embedded backend, with etcd's messages and gRPC codes.
+
+use std::fmt;
+
+use tonic::{Code, Status};
+
+/// An error as etcd's server reports it; [`Status::from`] gives etcd's gRPC status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EtcdError {
+    /// A request without a key.
+    EmptyKey,
+    /// `ignore_value`/`ignore_lease` on a missing key, or an empty txn operation.
+    KeyNotFound,
+    /// `ignore_value` together with a value.
+    ValueProvided,
+    /// `ignore_lease` together with a lease.
+    LeaseProvided,
+    /// A txn with more operations in a branch than allowed.
+    TooManyOps,
+    /// A txn branch writing the same key twice.
+    DuplicateKey,
+    /// The requested revision was compacted away.
+    Compacted,
+    /// The requested revision is above the current revision.
+    FutureRev,
+    /// A put with a lease that does not exist.
+    LeaseNotFound,
+    /// A write request larger than the configured maximum.
+    RequestTooLarge,
+    /// The store has been closed.
+    Stopped,
+    /// The storage failed; the message says how.
+    Storage(String),
+}
+
+impl EtcdError {
+    /// etcd's gRPC code for this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::EmptyKey
+            | Self::KeyNotFound
+            | Self::ValueProvided
+            | Self::LeaseProvided
+            | Self::TooManyOps
+            | Self::DuplicateKey
+            | Self::RequestTooLarge => Code::InvalidArgument,
+            Self::Compacted | Self::FutureRev => Code::OutOfRange,
+            Self::LeaseNotFound => Code::NotFound,
+            Self::Stopped => Code::Unavailable,
+            Self::Storage(_) => Code::Internal,
+        }
+    }
+
+    /// etcd's message for this error, word for word.
+    pub fn message(&self) -> String {
+        match self {
+            Self::EmptyKey => "etcdserver: key is not provided".into(),
+            Self::KeyNotFound => "etcdserver: key not found".into(),
+            Self::ValueProvided => "etcdserver: value is provided".into(),
+            Self::LeaseProvided => "etcdserver: lease is provided".into(),
+            Self::TooManyOps => "etcdserver: too many operations in txn request".into(),
+            Self::DuplicateKey => "etcdserver: duplicate key given in txn request".into(),
+            Self::Compacted => "etcdserver: mvcc: required revision has been compacted".into(),
+            Self::FutureRev => "etcdserver: mvcc: required revision is a future revision".into(),
+            Self::LeaseNotFound => "etcdserver: requested lease not found".into(),
+            Self::RequestTooLarge => "etcdserver: request is too large".into(),
+            Self::Stopped => "etcdserver: server stopped".into(),
+            Self::Storage(detail) => format!("etcdserver: storage failure: {detail}"),
+        }
+    }
+
+    pub(crate) fn storage(err: impl fmt::Display) -> Self {
+        Self::Storage(err.to_string())
+    }
+}
+
+impl fmt::Display for EtcdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for EtcdError {}
+
+impl From<EtcdError> for Status {
+    fn from(err: EtcdError) -> Self {
+        Status::new(err.code(), err.message())
+    }
+}
+
+impl From<redb::Error> for EtcdError {
+    fn from(err: redb::Error) -> Self {
+        Self::storage(err)
+    }
+}
+
+macro_rules! from_redb {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for EtcdError {
+            fn from(err: $ty) -> Self {
+                Self::storage(err)
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
