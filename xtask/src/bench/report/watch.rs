@@ -141,7 +141,8 @@ pub fn print(measurements: &[WatchMeasurement]) {
     println!(
         "  events: delivered over all streams; latency: put sent -> event line received\n  \
          RSS: peak while the streams were open (growth over just before); etcd's gateway \
-         runs inside etcd"
+         runs inside etcd,\n  \
+         whose growth in a later run is understated (Go keeps the heap earlier runs grew)"
     );
     for m in measurements {
         println!(

@@ -172,7 +172,7 @@ pub async fn measure(
     };
     for reader in readers {
         let seen = reader.await?;
-        let missing = seen.missing(written.puts);
+        let missing = seen.missing(&written.succeeded);
         tally.missing += missing;
         tally.delivered += written.puts - missing;
         tally.duplicates += seen.duplicates;

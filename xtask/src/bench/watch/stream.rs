@@ -44,11 +44,15 @@ pub struct StreamTally {
 }
 
 impl StreamTally {
-    /// Of the first `puts` puts, how many this watcher never received.
-    pub fn missing(&self, puts: u64) -> u64 {
-        let puts = usize::try_from(puts).unwrap_or(usize::MAX);
-        let delivered = self.seen.iter().take(puts).filter(|&&seen| seen).count();
-        (puts - delivered) as u64
+    /// Of the puts that succeeded (by sequence number), how many this watcher never received.
+    pub fn missing(&self, succeeded: &[bool]) -> u64 {
+        let seen = |seq: usize| self.seen.get(seq).copied().unwrap_or(false);
+        let missing = succeeded
+            .iter()
+            .enumerate()
+            .filter(|&(seq, &ok)| ok && !seen(seq))
+            .count();
+        missing as u64
     }
 }
 
