@@ -2,14 +2,18 @@
 //!
 //! The route handlers and message types are generated from etcd's `.proto` files (see
 //! [`generated`]); [`gateway_runtime`] does the HTTP work; this crate adds configuration,
-//! the upstream connection and etcd's `/version` and `/health` endpoints.
+//! the backends ([`backend`]: the [`upstream`] connection, or the [`embedded`] store whose
+//! gRPC services are also served natively, see [`serve`]) and etcd's `/version` and `/health`
+//! endpoints.
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod config;
 pub mod docs;
 pub mod embedded;
 #[rustfmt::skip]
 pub mod generated;
+pub mod serve;
 pub mod status;
 pub mod upstream;
 

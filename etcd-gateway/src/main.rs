@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use etcd_gateway::backend::Backend;
 use etcd_gateway::config::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -13,18 +14,29 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let transport = etcd_gateway::upstream::connect(&config.endpoints, config.dial_timeout)?;
-    let app = etcd_gateway::app(transport, config.max_request_body_bytes);
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
     let addr = listener.local_addr()?;
+    let backend = Backend::from_config(&config, addr)?;
+    let app = etcd_gateway::serve::app(&backend, config.max_request_body_bytes);
     println!("etcd-gateway listening on http://{addr}");
-    tracing::info!(%addr, endpoints = ?config.endpoints, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server error")
+    match &backend {
+        Backend::Upstream { endpoints, .. } => {
+            tracing::info!(%addr, backend = "upstream", ?endpoints, "serving");
+        }
+        Backend::Embedded(embedded) => {
+            tracing::info!(
+                %addr,
+                backend = "embedded",
+                data_dir = %embedded.data_dir().display(),
+                member_id = %format_args!("{:x}", embedded.store().member_id()),
+                revision = embedded.store().current_revision(),
+                "serving the JSON gateway and etcd's gRPC API",
+            );
+        }
+    }
+    etcd_gateway::serve::run(listener, app, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -10,6 +10,7 @@
 //! new revision, sends the events and only then answers the requests: concurrent clients
 //! share one fsync (group commit).
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -17,13 +18,15 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use std::thread::JoinHandle;
 
 use prost::Message;
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{broadcast, oneshot};
 
 use super::apply::{self, LeaseLookup, NoLeases, ReadOnly, ReadView, WriteCtx, rev_header};
 use super::errors::EtcdError;
 use super::key_index::{Revision, TreeIndex};
-use super::storage::{self, KV_TABLE, META_COMPACT_REV, META_CURRENT_REV, META_TABLE, decode_row};
+use super::storage::{
+    self, KV_TABLE, LEASE_TABLE, META_COMPACT_REV, META_CURRENT_REV, META_TABLE, decode_row,
+};
 use super::validate::is_txn_readonly;
 use crate::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
@@ -82,6 +85,9 @@ pub struct History {
     pub through_revision: i64,
 }
 
+/// The live keys attached to each lease, in key order (the order etcd deletes them in).
+pub(crate) type LeaseKeys = HashMap<i64, BTreeSet<Vec<u8>>>;
+
 /// The state readers see.
 struct Shared {
     index: TreeIndex,
@@ -89,6 +95,8 @@ struct Shared {
     current_rev: i64,
     /// The last compaction revision, -1 if none.
     compact_rev: i64,
+    /// The live keys of every lease that has some, kept up to date by the writer.
+    lease_keys: LeaseKeys,
 }
 
 /// A queued write.
@@ -97,6 +105,10 @@ enum WriteOp {
     Delete(DeleteRangeRequest),
     Txn(TxnRequest),
     Compact(CompactionRequest),
+    /// Records a lease (id, granted TTL) in the lease table.
+    LeaseGrant(i64, i64),
+    /// Deletes the keys of a lease and its row in the lease table.
+    LeaseRevoke(i64),
 }
 
 impl WriteOp {
@@ -106,6 +118,7 @@ impl WriteOp {
             Self::Delete(r) => r.encoded_len(),
             Self::Txn(r) => r.encoded_len(),
             Self::Compact(r) => r.encoded_len(),
+            Self::LeaseGrant(..) | Self::LeaseRevoke(_) => 16,
         }
     }
 }
@@ -115,6 +128,8 @@ enum WriteResult {
     Delete(DeleteRangeResponse),
     Txn(TxnResponse),
     Compact(CompactionResponse),
+    /// A lease operation, with the store revision after it.
+    Lease(i64),
 }
 
 type Reply = oneshot::Sender<Result<WriteResult, EtcdError>>;
@@ -162,6 +177,7 @@ impl Store {
     /// Opens the store of `data_dir` (the database is `<data_dir>/db`).
     pub fn open_with(data_dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self, EtcdError> {
         let loaded = storage::open(data_dir.as_ref())?;
+        let lease_keys = storage::load_lease_keys(&loaded.db, &loaded.index, loaded.current_rev)?;
         let (events, _) = broadcast::channel(options.event_capacity.max(1));
         let inner = Arc::new(Inner {
             db: loaded.db,
@@ -169,6 +185,7 @@ impl Store {
                 index: loaded.index,
                 current_rev: loaded.current_rev,
                 compact_rev: loaded.compact_rev,
+                lease_keys,
             }),
             events,
             leases: RwLock::new(Arc::new(NoLeases)),
@@ -376,6 +393,48 @@ impl Store {
         })
     }
 
+    /// Durably records lease `id` with its granted TTL (a lease grant changes no revision);
+    /// returns the current revision. Whether the lease may be granted is the caller's call.
+    pub async fn lease_grant(&self, id: i64, ttl: i64) -> Result<i64, EtcdError> {
+        match self.submit(WriteOp::LeaseGrant(id, ttl)).await? {
+            WriteResult::Lease(rev) => Ok(rev),
+            _ => Err(EtcdError::storage("mismatched write result")),
+        }
+    }
+
+    /// Revokes lease `id` in one write transaction: deletes every key attached to it (one
+    /// revision, one DELETE event per key, in key order) and its row in the lease table;
+    /// returns the revision after it. A lease without keys changes no revision.
+    pub async fn lease_revoke(&self, id: i64) -> Result<i64, EtcdError> {
+        match self.submit(WriteOp::LeaseRevoke(id)).await? {
+            WriteResult::Lease(rev) => Ok(rev),
+            _ => Err(EtcdError::storage("mismatched write result")),
+        }
+    }
+
+    /// The live keys attached to lease `id`, in key order.
+    pub fn lease_keys(&self, id: i64) -> Vec<Vec<u8>> {
+        self.inner
+            .read()
+            .lease_keys
+            .get(&id)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The leases recorded in storage: (id, granted TTL) in id order.
+    pub fn persisted_leases(&self) -> Result<Vec<(i64, i64)>, EtcdError> {
+        self.inner.check_failed()?;
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(LEASE_TABLE)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (id, ttl) = row?;
+            out.push((id.value(), ttl.value()));
+        }
+        Ok(out)
+    }
+
     async fn submit(&self, op: WriteOp) -> Result<WriteResult, EtcdError> {
         let size = op.encoded_len();
         if size + prost::length_delimiter_len(size) + PROPOSAL_OVERHEAD
@@ -501,14 +560,17 @@ impl Inner {
     }
 
     fn reload(&self) {
-        match storage::load_index(&self.db) {
-            Ok((index, current_rev, compact_rev)) => {
-                *self.write() = Shared {
-                    index,
-                    current_rev,
-                    compact_rev,
-                };
-            }
+        let loaded = storage::load_index(&self.db).and_then(|(index, current_rev, compact_rev)| {
+            let lease_keys = storage::load_lease_keys(&self.db, &index, current_rev)?;
+            Ok(Shared {
+                index,
+                current_rev,
+                compact_rev,
+                lease_keys,
+            })
+        });
+        match loaded {
+            Ok(shared) => *self.write() = shared,
             Err(err) => self.fail(&err),
         }
     }
@@ -522,6 +584,7 @@ impl Inner {
         let leases = Arc::clone(&self.leases.read().unwrap_or_else(PoisonError::into_inner));
         let mut rev = start_rev;
         let mut compacted = None;
+        let mut leases_changed = false;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut events = Vec::new();
         {
@@ -539,6 +602,43 @@ impl Inner {
                     outcomes.push(outcome.map(WriteResult::Compact));
                     continue;
                 }
+                if let WriteOp::LeaseGrant(id, ttl) = op {
+                    txn.open_table(LEASE_TABLE)?.insert(*id, *ttl)?;
+                    leases_changed = true;
+                    outcomes.push(Ok(WriteResult::Lease(rev)));
+                    continue;
+                }
+                if let WriteOp::LeaseRevoke(id) = op {
+                    let keys = shared.lease_keys.get(id).cloned().unwrap_or_default();
+                    let mut ctx = WriteCtx::new(
+                        &mut shared.index,
+                        &mut table,
+                        rev,
+                        shared.compact_rev,
+                        &*leases,
+                    );
+                    for key in keys {
+                        let delete = DeleteRangeRequest {
+                            key,
+                            ..Default::default()
+                        };
+                        apply::TxnOps::delete_range(&mut ctx, &delete)?;
+                    }
+                    let changes = ctx.finish();
+                    track_lease_keys(&mut shared.lease_keys, &changes);
+                    shared.lease_keys.remove(id);
+                    if !changes.is_empty() {
+                        rev += 1;
+                        events.push(RevisionEvents {
+                            revision: rev,
+                            events: changes,
+                        });
+                    }
+                    txn.open_table(LEASE_TABLE)?.remove(*id)?;
+                    leases_changed = true;
+                    outcomes.push(Ok(WriteResult::Lease(rev)));
+                    continue;
+                }
                 let mut ctx = WriteCtx::new(
                     &mut shared.index,
                     &mut table,
@@ -554,7 +654,9 @@ impl Inner {
                     WriteOp::Txn(t) => {
                         apply::txn(&mut ctx, t, true, &*leases).map(WriteResult::Txn)
                     }
-                    WriteOp::Compact(_) => unreachable!("handled above"),
+                    WriteOp::Compact(_) | WriteOp::LeaseGrant(..) | WriteOp::LeaseRevoke(_) => {
+                        unreachable!("handled above")
+                    }
                 };
                 match outcome {
                     Err(err @ EtcdError::Storage(_)) => return Err(err),
@@ -565,6 +667,7 @@ impl Inner {
                     }
                     Ok(result) => {
                         let changes = ctx.finish();
+                        track_lease_keys(&mut shared.lease_keys, &changes);
                         if !changes.is_empty() {
                             rev += 1;
                             events.push(RevisionEvents {
@@ -577,7 +680,7 @@ impl Inner {
                 }
             }
         }
-        let committed = rev != start_rev || compacted.is_some();
+        let committed = rev != start_rev || compacted.is_some() || leases_changed;
         if committed {
             let mut meta = txn.open_table(META_TABLE)?;
             meta.insert(META_CURRENT_REV, rev)?;
@@ -591,6 +694,35 @@ impl Inner {
             outcomes,
             events,
         })
+    }
+}
+
+/// Follows the lease attachments through the events of a write: a put attaches the key to
+/// its lease (if any) and detaches it from the previous one; a delete detaches it.
+fn track_lease_keys(lease_keys: &mut LeaseKeys, changes: &[Event]) {
+    for event in changes {
+        let Some(kv) = &event.kv else { continue };
+        let new_lease = if event.r#type == EventType::Put as i32 {
+            kv.lease
+        } else {
+            0
+        };
+        let old_lease = event.prev_kv.as_ref().map_or(0, |prev| prev.lease);
+        if old_lease != 0
+            && old_lease != new_lease
+            && let Some(keys) = lease_keys.get_mut(&old_lease)
+        {
+            keys.remove(&kv.key);
+            if keys.is_empty() {
+                lease_keys.remove(&old_lease);
+            }
+        }
+        if new_lease != 0 {
+            lease_keys
+                .entry(new_lease)
+                .or_default()
+                .insert(kv.key.clone());
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //!   KeyValue carries only the key and its `mod_revision`.
 //! - `meta`: named `i64` values: [`META_CURRENT_REV`], [`META_COMPACT_REV`], the member and
 //!   cluster ids ([`META_MEMBER_ID`], [`META_CLUSTER_ID`]) and [`META_SCHEMA`].
+//! - `lease`: key = lease id, value = the TTL it was granted with (seconds). The remaining
+//!   time is not stored: after a restart every lease starts a full TTL again.
 //!
 //! Every write transaction is committed with redb's default durability (fsync) before any
 //! caller learns of its result.
@@ -24,6 +26,8 @@ use crate::mvccpb::KeyValue;
 
 /// Revision-ordered history of every key.
 pub const KV_TABLE: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("kv");
+/// The granted leases: id to granted TTL in seconds.
+pub const LEASE_TABLE: TableDefinition<i64, i64> = TableDefinition::new("lease");
 /// Named numbers of the store.
 pub const META_TABLE: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
@@ -127,6 +131,7 @@ pub fn open(data_dir: &Path) -> Result<Loaded, EtcdError> {
     let (member_id, cluster_id) = {
         let mut meta = txn.open_table(META_TABLE)?;
         txn.open_table(KV_TABLE)?;
+        txn.open_table(LEASE_TABLE)?;
         let schema = meta.get(META_SCHEMA)?.map(|v| v.value());
         match schema {
             None => {
@@ -199,6 +204,24 @@ pub fn load_index(db: &Database) -> Result<(TreeIndex, i64, i64), EtcdError> {
         current_rev = current_rev.max(rev.main);
     }
     Ok((index, current_rev.max(compact_rev), compact_rev))
+}
+
+/// The live keys attached to each lease at `rev`, read from the latest row of every key.
+pub fn load_lease_keys(
+    db: &Database,
+    index: &TreeIndex,
+    rev: i64,
+) -> Result<crate::embedded::mvcc::LeaseKeys, EtcdError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(KV_TABLE)?;
+    let mut out = crate::embedded::mvcc::LeaseKeys::new();
+    for (key, at) in index.keys(super::key_index::KeyRange::From(&[]), rev) {
+        let kv = table.kv(at.modified)?;
+        if kv.lease != 0 {
+            out.entry(kv.lease).or_default().insert(key);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

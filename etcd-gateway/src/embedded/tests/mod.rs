@@ -4,8 +4,10 @@ mod compact;
 mod concurrency;
 mod durability;
 mod events;
+mod lease;
 mod range;
 mod txn;
+mod watch;
 mod write;
 
 use std::path::PathBuf;

@@ -1,0 +1,100 @@
+//! etcd's Cluster gRPC service on the embedded store: `MemberList` only for now.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::mvcc::Store;
+use super::unimplemented::unsupported;
+use crate::etcdserverpb::cluster_server::{Cluster, ClusterServer};
+use crate::etcdserverpb::{
+    Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
+    MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
+    MemberUpdateRequest, MemberUpdateResponse,
+};
+
+/// The peer URL a single etcd member advertises by default (`--initial-advertise-peer-urls`).
+pub const DEFAULT_PEER_URL: &str = "http://localhost:2380";
+
+/// The Cluster service of a single member. `MemberList` lists it; adding, removing, updating
+/// and promoting members answer `Unimplemented` (`embedded backend does not support <Method>
+/// yet`).
+#[derive(Clone, Debug)]
+pub struct ClusterService {
+    store: Arc<Store>,
+    name: String,
+    client_urls: Vec<String>,
+    peer_urls: Vec<String>,
+}
+
+impl ClusterService {
+    /// The service of the member `name` on `store`, reachable by clients at `client_urls`;
+    /// its peer URL is etcd's default, [`DEFAULT_PEER_URL`].
+    pub fn new(store: Arc<Store>, name: impl Into<String>, client_urls: Vec<String>) -> Self {
+        Self {
+            store,
+            name: name.into(),
+            client_urls,
+            peer_urls: vec![DEFAULT_PEER_URL.to_owned()],
+        }
+    }
+
+    /// The tonic server of this service.
+    pub fn into_server(self) -> ClusterServer<Self> {
+        ClusterServer::new(self)
+    }
+
+    /// The only member.
+    pub fn member(&self) -> Member {
+        Member {
+            id: self.store.member_id(),
+            name: self.name.clone(),
+            peer_ur_ls: self.peer_urls.clone(),
+            client_ur_ls: self.client_urls.clone(),
+            is_learner: false,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    async fn member_add(
+        &self,
+        _request: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
+        Err(unsupported("MemberAdd"))
+    }
+
+    async fn member_remove(
+        &self,
+        _request: Request<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
+        Err(unsupported("MemberRemove"))
+    }
+
+    async fn member_update(
+        &self,
+        _request: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
+        Err(unsupported("MemberUpdate"))
+    }
+
+    async fn member_list(
+        &self,
+        _request: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
+        let mut response = MemberListResponse {
+            header: None,
+            members: vec![self.member()],
+        };
+        self.store.fill_header(&mut response.header);
+        Ok(Response::new(response))
+    }
+
+    async fn member_promote(
+        &self,
+        _request: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
+        Err(unsupported("MemberPromote"))
+    }
+}
