@@ -83,12 +83,11 @@ impl Cluster for ClusterService {
         &self,
         _request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let mut response = MemberListResponse {
-            header: None,
+        // Cluster responses carry no revision in their header, as in etcd.
+        Ok(Response::new(MemberListResponse {
+            header: Some(self.store.header(0)),
             members: vec![self.member()],
-        };
-        self.store.fill_header(&mut response.header);
-        Ok(Response::new(response))
+        }))
     }
 
     async fn member_promote(

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::etcd::Etcd;
 use super::process::{die_with_parent, kill_child, tail};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +31,81 @@ impl Mode {
             Ok("") | Ok("binary") | Err(_) => Mode::Binary,
             Ok(other) => panic!("GATEWAY_UNDER_TEST={other:?}: expected \"binary\" or \"etcd\""),
         }
+    }
+}
+
+/// What side B of a differential suite runs on; side A is always etcd's own gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The gateway under test (see [`Mode`]) in front of a second fresh etcd.
+    Etcd,
+    /// The `etcd-gateway` binary without `--endpoints`: its embedded store, on a fresh data
+    /// directory. Always our binary, whatever `GATEWAY_UNDER_TEST` says.
+    Embedded,
+}
+
+/// The server that holds one side's data. Writes and status requests of a test go to it
+/// directly, not through the gateway under test.
+pub enum Store {
+    Etcd(Etcd),
+    /// The embedded store of our binary, reached at the binary's own address (the binary is
+    /// owned by the pair that started it).
+    Embedded {
+        addr: String,
+    },
+}
+
+impl Store {
+    /// `127.0.0.1:<port>` where the store answers etcd's JSON API.
+    pub fn addr(&self) -> String {
+        match self {
+            Store::Etcd(etcd) => etcd.addr(),
+            Store::Embedded { addr } => addr.clone(),
+        }
+    }
+
+    /// The etcd server, when this side has one.
+    pub fn etcd(&self) -> Option<&Etcd> {
+        match self {
+            Store::Etcd(etcd) => Some(etcd),
+            Store::Embedded { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::Etcd(etcd) => write!(f, "{}", etcd.version),
+            Store::Embedded { addr } => write!(f, "embedded store at {addr}"),
+        }
+    }
+}
+
+/// A server whose JSON API a test can reach directly: an etcd, or a side's [`Store`].
+pub trait Server {
+    fn addr(&self) -> String;
+    /// Names the server in failure messages.
+    fn describe(&self) -> String;
+}
+
+impl Server for Etcd {
+    fn addr(&self) -> String {
+        Etcd::addr(self)
+    }
+
+    fn describe(&self) -> String {
+        self.version.to_string()
+    }
+}
+
+impl Server for Store {
+    fn addr(&self) -> String {
+        Store::addr(self)
+    }
+
+    fn describe(&self) -> String {
+        self.to_string()
     }
 }
 
@@ -56,10 +132,26 @@ impl Gateway {
     }
 
     pub async fn start_with_args(args: &[&str]) -> Gateway {
-        let dir = tempfile::Builder::new()
+        Gateway::launch(Gateway::temp_dir(), args).await
+    }
+
+    /// Starts the binary without `--endpoints`, on an embedded store in a fresh data directory
+    /// (removed with the gateway). The member is named `g1`, like the test etcd servers.
+    pub async fn start_embedded() -> Gateway {
+        let dir = Gateway::temp_dir();
+        let data_dir = dir.path().join("data");
+        let data_dir = data_dir.to_str().expect("UTF-8 temp path").to_owned();
+        Gateway::launch(dir, &["--data-dir", &data_dir, "--name", "g1"]).await
+    }
+
+    fn temp_dir() -> TempDir {
+        tempfile::Builder::new()
             .prefix("etcd-gw-test-gateway-")
             .tempdir()
-            .expect("create temp dir");
+            .expect("create temp dir")
+    }
+
+    async fn launch(dir: TempDir, args: &[&str]) -> Gateway {
         let log_path = dir.path().join("gateway.log");
         let log = File::create(&log_path).expect("create gateway log");
         let mut cmd = Command::new(Gateway::binary());

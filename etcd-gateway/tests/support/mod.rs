@@ -1,10 +1,14 @@
 //! Shared harness for the integration suites.
 //!
 //! * [`etcd`] starts throw-away single-member etcd servers (3.4.23 and 3.5.1).
-//! * [`gateway`] starts the `etcd-gateway` binary in front of one of them.
+//! * [`gateway`] starts the `etcd-gateway` binary in front of one of them, or on its embedded
+//!   store.
 //! * [`http`] is a small HTTP/1.1 client with a per-request timeout.
 //! * [`json`] masks run-specific values (IDs, tokens, ports, sizes, hashes) and compares.
 //! * [`scenario`] runs scripted request sequences against etcd's own gateway and ours.
+//! * [`kv_lease`] and [`watch_keepalive`] are the KV/lease step lists and the watch/keepalive
+//!   stream scenarios, run against both targets (ours on a second etcd, ours on its embedded
+//!   store).
 //! * [`stream`] reads streamed responses message by message, drives WebSockets, and pairs
 //!   fresh etcd servers for differential stream tests.
 //!
@@ -13,6 +17,7 @@
 //! * `ETCD_GATEWAY_BIN` overrides the gateway binary under test.
 //! * `GATEWAY_UNDER_TEST=etcd` replaces our gateway by etcd's own one in the differential and
 //!   curl suites (etcd against etcd), which validates the harness and the scenarios themselves.
+//!   It does not apply to the embedded target ([`Target::Embedded`]), which is always our binary.
 //! * `SCENARIO_TRACE=1` prints every differential step with etcd's masked answer.
 
 #![allow(dead_code, unused_imports)]
@@ -21,9 +26,11 @@ pub mod etcd;
 pub mod gateway;
 pub mod http;
 pub mod json;
+pub mod kv_lease;
 pub mod process;
 pub mod scenario;
 pub mod stream;
+pub mod watch_keepalive;
 
 pub use etcd::{Etcd, EtcdVersion};
-pub use gateway::{Gateway, Mode};
+pub use gateway::{Gateway, Mode, Server, Store, Target};

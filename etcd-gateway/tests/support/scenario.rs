@@ -1,7 +1,8 @@
 //! Differential scenarios: the same scripted requests go to etcd's own gateway (side A, a
-//! fresh etcd) and to the gateway under test (side B, a second fresh etcd behind it). Each
-//! step asserts the exact status on both sides and equal masked JSON bodies, or, for a known
-//! version difference, the exact outcome of each side.
+//! fresh etcd) and to the gateway under test (side B: a second fresh etcd behind it, or our
+//! binary on its embedded store, see [`Target`]). Each step asserts the exact status on both
+//! sides and equal masked JSON bodies, or, for a known version difference, the exact outcome
+//! of each side.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::etcd::{Etcd, EtcdVersion};
-use super::gateway::{Gateway, Mode};
+use super::gateway::{Gateway, Mode, Store, Target};
 use super::http::{self, Reply};
 use super::json::{Masker, diff};
 
@@ -214,15 +215,16 @@ pub struct Side {
     pub label: &'static str,
     /// Where requests go: etcd's client port (A) or the gateway under test (B).
     pub addr: String,
-    pub etcd: Etcd,
+    /// The server behind this side.
+    pub etcd: Store,
     pub masker: Masker,
     pub vars: HashMap<String, String>,
 }
 
 impl Side {
     /// Seeds the variables `member_id`, `peer_url`, `client_url` and the masker from the member
-    /// list, read straight from etcd (not through the gateway under test).
-    async fn new(label: &'static str, addr: String, etcd: Etcd) -> Side {
+    /// list, read straight from the server (for an embedded store, from the binary itself).
+    async fn new(label: &'static str, addr: String, etcd: Store) -> Side {
         let mut side = Side {
             label,
             addr,
@@ -237,12 +239,25 @@ impl Side {
             .unwrap_or_else(|| panic!("member list without ID: {list}"))
             .to_owned();
         side.masker.seed_id(&id, "<member g1>");
-        side.masker.port(side.etcd.client_port, "client");
-        side.masker.port(side.etcd.peer_port, "peer");
+        match &side.etcd {
+            Store::Etcd(etcd) => {
+                side.masker.port(etcd.client_port, "client");
+                side.masker.port(etcd.peer_port, "peer");
+                let (peer_url, client_url) = (etcd.peer_url(), etcd.client_url());
+                side.vars.insert("peer_url".into(), peer_url);
+                side.vars.insert("client_url".into(), client_url);
+            }
+            Store::Embedded { addr } => {
+                let port = addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+                side.masker
+                    .port(port.expect("port in the gateway address"), "client");
+                for (var, field) in [("peer_url", "peerURLs"), ("client_url", "clientURLs")] {
+                    let url = list["members"][0][field][0].as_str().unwrap_or_default();
+                    side.vars.insert(var.into(), url.to_owned());
+                }
+            }
+        }
         side.vars.insert("member_id".into(), id);
-        side.vars.insert("peer_url".into(), side.etcd.peer_url());
-        side.vars
-            .insert("client_url".into(), side.etcd.client_url());
         side
     }
 
@@ -268,10 +283,12 @@ impl Side {
     }
 }
 
-/// etcd's gateway on a fresh etcd (A) against the gateway under test on another fresh etcd (B).
+/// etcd's gateway on a fresh etcd (A) against the gateway under test on another fresh etcd, or
+/// against our binary on its embedded store (B).
 pub struct Pair {
     pub version: EtcdVersion,
     pub mode: Mode,
+    pub target: Target,
     pub a: Side,
     pub b: Side,
     pub gateway: Option<Gateway>,
@@ -279,6 +296,14 @@ pub struct Pair {
 
 impl Pair {
     pub async fn start(version: EtcdVersion) -> Pair {
+        Pair::start_target(version, Target::Etcd).await
+    }
+
+    /// Side B on `target`; for [`Target::Embedded`], `version` is the reference etcd of side A.
+    pub async fn start_target(version: EtcdVersion, target: Target) -> Pair {
+        if target == Target::Embedded {
+            return Pair::start_embedded(version).await;
+        }
         let mode = Mode::from_env();
         let mut etcds = Etcd::start_all(&[version, version]).await;
         let etcd_b = etcds.pop().expect("two servers");
@@ -292,22 +317,41 @@ impl Pair {
             None => etcd_b.addr(),
         };
         let a_addr = etcd_a.addr();
-        let a = Side::new("etcd", a_addr, etcd_a).await;
+        let a = Side::new("etcd", a_addr, Store::Etcd(etcd_a)).await;
         let b = Side::new(
             match mode {
                 Mode::Binary => "ours",
                 Mode::Etcd => "etcd (as ours)",
             },
             b_addr,
-            etcd_b,
+            Store::Etcd(etcd_b),
         )
         .await;
         Pair {
             version,
             mode,
+            target,
             a,
             b,
             gateway,
+        }
+    }
+
+    async fn start_embedded(version: EtcdVersion) -> Pair {
+        let etcd_a = Etcd::spawn(version);
+        let gateway = Gateway::start_embedded().await;
+        let mut etcd_a = etcd_a;
+        etcd_a.wait_ready().await;
+        let a = Side::new("etcd", etcd_a.addr(), Store::Etcd(etcd_a)).await;
+        let addr = gateway.addr.clone();
+        let b = Side::new("ours (embedded)", addr.clone(), Store::Embedded { addr }).await;
+        Pair {
+            version,
+            mode: Mode::Binary,
+            target: Target::Embedded,
+            a,
+            b,
+            gateway: Some(gateway),
         }
     }
 
@@ -324,9 +368,13 @@ impl Pair {
                     .as_ref()
                     .map(|g| g.log_tail())
                     .unwrap_or_default();
+                let what = match self.target {
+                    Target::Etcd => self.version.to_string(),
+                    Target::Embedded => format!("{} vs embedded", self.version),
+                };
                 panic!(
-                    "{} step #{index} {:?} failed:\n{e}\n--- gateway stderr tail ---\n{gateway_log}",
-                    self.version, step.name
+                    "{what} step #{index} {:?} failed:\n{e}\n--- gateway stderr tail ---\n{gateway_log}",
+                    step.name
                 );
             }
             ran += 1;

@@ -1,7 +1,8 @@
 //! Streaming responses and WebSockets: an HTTP/1.1 client that reads a response body message
 //! by message with a timeout on every read (and can keep writing the request body meanwhile),
 //! a WebSocket client with timeouts, a pair of fresh etcd servers (etcd's gateway on one, ours
-//! on the other) for differential stream tests, and etcd's watch gauges from `/metrics`.
+//! on the other, or ours on its embedded store instead of the second server) for differential
+//! stream tests, and etcd's watch gauges from `/metrics`.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -24,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::etcd::{Etcd, EtcdVersion};
-use super::gateway::{Gateway, Mode};
+use super::gateway::{Gateway, Mode, Server, Store, Target};
 use super::http;
 use super::json::{Masker, diff};
 
@@ -509,7 +510,8 @@ pub struct Side {
     pub label: &'static str,
     /// Where stream requests go: etcd's own gateway (A) or the gateway under test (B).
     pub addr: String,
-    pub etcd: Etcd,
+    /// The server behind this side.
+    pub etcd: Store,
     pub masker: Masker,
     /// The member's cluster and member IDs as etcd prints them.
     pub cluster_id: String,
@@ -517,7 +519,7 @@ pub struct Side {
 }
 
 impl Side {
-    async fn new(label: &'static str, addr: String, etcd: Etcd) -> Side {
+    async fn new(label: &'static str, addr: String, etcd: Store) -> Side {
         let mut masker = Masker::new();
         let reply = http::post(&etcd.addr(), "/v3/cluster/member/list", "{}").await;
         let list = reply.expect_json();
@@ -530,8 +532,16 @@ impl Side {
             .unwrap_or_else(|| panic!("member list without cluster_id: {list}"))
             .to_owned();
         masker.seed_id(&id, "<member g1>");
-        masker.port(etcd.client_port, "client");
-        masker.port(etcd.peer_port, "peer");
+        match &etcd {
+            Store::Etcd(etcd) => {
+                masker.port(etcd.client_port, "client");
+                masker.port(etcd.peer_port, "peer");
+            }
+            Store::Embedded { addr } => {
+                let port = addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+                masker.port(port.expect("port in the gateway address"), "client");
+            }
+        }
         Side {
             label,
             addr,
@@ -567,10 +577,12 @@ impl Side {
 }
 
 /// Two fresh etcd servers of one version: side A answered by etcd's own gateway, side B by the
-/// gateway under test (or by etcd's gateway too with `GATEWAY_UNDER_TEST=etcd`).
+/// gateway under test (or by etcd's gateway too with `GATEWAY_UNDER_TEST=etcd`). With
+/// [`Target::Embedded`], side B is our binary on its embedded store instead.
 pub struct Pair {
     pub version: EtcdVersion,
     pub mode: Mode,
+    pub target: Target,
     pub a: Side,
     pub b: Side,
     pub gateway: Option<Gateway>,
@@ -586,6 +598,30 @@ impl Pair {
         Pair::start_with_mode(version, etcd_args, Mode::Binary).await
     }
 
+    /// Side B on `target`. For [`Target::Embedded`], `etcd_args` apply to side A's etcd only
+    /// (the embedded store has no such flags).
+    pub async fn start_target(version: EtcdVersion, etcd_args: &[&str], target: Target) -> Pair {
+        match target {
+            Target::Etcd => Pair::start(version, etcd_args).await,
+            Target::Embedded => {
+                let mut etcd_a = Etcd::spawn_with_args(version, etcd_args);
+                let gateway = Gateway::start_embedded().await;
+                etcd_a.wait_ready().await;
+                let a = Side::new("etcd", etcd_a.addr(), Store::Etcd(etcd_a)).await;
+                let addr = gateway.addr.clone();
+                let b = Side::new("ours (embedded)", addr.clone(), Store::Embedded { addr }).await;
+                Pair {
+                    version,
+                    mode: Mode::Binary,
+                    target,
+                    a,
+                    b,
+                    gateway: Some(gateway),
+                }
+            }
+        }
+    }
+
     pub async fn start_with_mode(version: EtcdVersion, etcd_args: &[&str], mode: Mode) -> Pair {
         let mut etcds = Etcd::start_all_with_args(&[version, version], etcd_args).await;
         let etcd_b = etcds.pop().expect("two servers");
@@ -597,23 +633,33 @@ impl Pair {
         let b_addr = gateway
             .as_ref()
             .map_or_else(|| etcd_b.addr(), |g| g.addr.clone());
-        let a = Side::new("etcd", etcd_a.addr(), etcd_a).await;
+        let a = Side::new("etcd", etcd_a.addr(), Store::Etcd(etcd_a)).await;
         let b_label = match mode {
             Mode::Binary => "ours",
             Mode::Etcd => "etcd (as ours)",
         };
-        let b = Side::new(b_label, b_addr, etcd_b).await;
+        let b = Side::new(b_label, b_addr, Store::Etcd(etcd_b)).await;
         Pair {
             version,
             mode,
+            target: Target::Etcd,
             a,
             b,
             gateway,
         }
     }
 
-    /// The same unary request straight to both etcd servers (not through our gateway); both
-    /// must answer 200 with equal masked bodies. Returns the masked body.
+    /// The reference version, and the target of side B when it is not a second etcd.
+    pub fn label(&self) -> String {
+        match self.target {
+            Target::Etcd => self.version.to_string(),
+            Target::Embedded => format!("{} vs embedded", self.version),
+        }
+    }
+
+    /// The same unary request straight to both etcd servers (not through our gateway; an
+    /// embedded store is only reachable through our binary); both must answer 200 with equal
+    /// masked bodies. Returns the masked body.
     pub async fn write(&mut self, path: &str, body: &str) -> Value {
         let (addr_a, addr_b) = (self.a.etcd.addr(), self.b.etcd.addr());
         let (ra, rb) = tokio::join!(
@@ -628,7 +674,7 @@ impl Pair {
             (ra.status, rb.status),
             (200, 200),
             "{} {path} {body}: {} / {}",
-            self.version,
+            self.label(),
             ra.describe(),
             rb.describe()
         );
@@ -637,7 +683,7 @@ impl Pair {
         if let Some(d) = diff(&ma, &mb) {
             panic!(
                 "{} {path} {body}: the two servers differ at {d}",
-                self.version
+                self.label()
             );
         }
         ma
@@ -664,7 +710,7 @@ impl Pair {
     /// Compares one line of each side: both end with `\n`, are byte-equal once the IDs are
     /// replaced by placeholders, and equal `want` after masking.
     pub fn compare(&mut self, la: &str, lb: &str, want: &Value) {
-        let version = self.version;
+        let version = self.label();
         assert!(
             la.ends_with('\n'),
             "{version} etcd line without newline: {la:?}"
@@ -679,7 +725,7 @@ impl Pair {
     /// Compares one message of each side (any framing): byte-equal once the IDs are replaced
     /// by placeholders, and equal to `want` after masking.
     pub fn compare_messages(&mut self, la: &str, lb: &str, want: &Value) {
-        let version = self.version;
+        let version = self.label();
         let (ta, tb) = (self.a.mask_text(la), self.b.mask_text(lb));
         assert_eq!(
             ta, tb,
@@ -708,7 +754,7 @@ impl Pair {
 // etcd metrics
 
 /// `(etcd_debugging_mvcc_watcher_total, etcd_debugging_mvcc_watch_stream_total)`.
-pub async fn watch_gauges(etcd: &Etcd) -> (u64, u64) {
+pub async fn watch_gauges(etcd: &impl Server) -> (u64, u64) {
     let reply = http::get(&etcd.addr(), "/metrics").await;
     assert_eq!(reply.status, 200, "GET /metrics: {}", reply.status);
     let text = reply.text();
@@ -725,7 +771,7 @@ pub async fn watch_gauges(etcd: &Etcd) -> (u64, u64) {
 }
 
 /// Polls the watch gauges until they equal `want`; panics after `wait` with the last value.
-pub async fn await_watch_gauges(etcd: &Etcd, want: (u64, u64), wait: Duration) -> Duration {
+pub async fn await_watch_gauges(etcd: &impl Server, want: (u64, u64), wait: Duration) -> Duration {
     let start = Instant::now();
     loop {
         let got = watch_gauges(etcd).await;
@@ -735,7 +781,7 @@ pub async fn await_watch_gauges(etcd: &Etcd, want: (u64, u64), wait: Duration) -
         if start.elapsed() > wait {
             panic!(
                 "{}: (watchers, watch streams) stayed {got:?}, expected {want:?} within {wait:?}",
-                etcd.version
+                etcd.describe()
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -236,12 +236,17 @@ async fn unless_input_fails<T>(
     let Some(deadline) = deadline else {
         return until_input_fails(future, input_error).await;
     };
-    // The deadline is checked first, so one that has passed wins over a ready answer.
-    tokio::select! {
+    let output = tokio::select! {
         biased;
-        () = tokio::time::sleep_until(deadline) => Err(deadline_exceeded()),
+        () = tokio::time::sleep_until(deadline) => return Err(deadline_exceeded()),
         output = until_input_fails(future, input_error) => output,
+    };
+    // The timer has millisecond resolution: an answer that came after the deadline but before
+    // the timer fired is still late.
+    if tokio::time::Instant::now() >= deadline {
+        return Err(deadline_exceeded());
     }
+    output
 }
 
 async fn until_input_fails<T>(
