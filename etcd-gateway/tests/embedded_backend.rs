@@ -207,7 +207,8 @@ async fn json_gateway_on_the_embedded_store() {
         (
             200,
             json!({
-                "header": header(&ids, 4),
+                // Cluster responses carry no revision, as in etcd.
+                "header": {"cluster_id": ids.0, "member_id": ids.1, "raft_term": "2"},
                 "members": [{
                     "ID": ids.1,
                     "name": "default",
