@@ -37,7 +37,7 @@ mod support;
 use serde_json::{Value, json};
 use support::EtcdVersion::{self, V3_4, V3_5};
 use support::json::{error_body, header as h};
-use support::kv_lease::{NOT_FOUND_TEXT, b64, cluster_header, entry, kv, lease};
+use support::kv_lease::{NOT_FOUND_TEXT, b64, cluster_header, entry, kv, kv_more, lease};
 use support::scenario::{Outcome, Pair, Step, post};
 
 async fn run(version: EtcdVersion, steps: Vec<Step>) {
@@ -66,7 +66,7 @@ macro_rules! both_versions {
     };
 }
 
-both_versions!(kv, lease, cluster_maintenance, election_lock, auth);
+both_versions!(kv, kv_more, lease, cluster_maintenance, election_lock, auth);
 
 /// Cluster (member add/list/update/promote/remove on a one-member cluster, a learner only) and
 /// maintenance (alarm/status/defragment/hash/hashkv/transfer-leadership/downgrade).
@@ -606,7 +606,7 @@ const NO_SUCCESS_CASE: [&str; 1] = ["/v3/cluster/member/promote"];
 #[test]
 fn every_unary_route_is_covered_for_both_versions() {
     for version in EtcdVersion::ALL {
-        let steps: Vec<Step> = [kv, lease, cluster_maintenance, election_lock, auth]
+        let steps: Vec<Step> = [kv, kv_more, lease, cluster_maintenance, election_lock, auth]
             .iter()
             .flat_map(|group| group(version))
             .filter(|s| s.only.is_none_or(|v| v == version))

@@ -27,7 +27,7 @@ mod support;
 use serde_json::{Value, json};
 use support::EtcdVersion::V3_5;
 use support::json::{diff, error_body};
-use support::kv_lease::{kv, lease};
+use support::kv_lease::{kv, kv_more, lease};
 use support::scenario::{Pair, Step};
 use support::{Target, http, stream, watch_keepalive};
 
@@ -40,6 +40,11 @@ async fn run(steps: Vec<Step>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_steps() {
     run(kv(V3_5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_more_steps() {
+    run(kv_more(V3_5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

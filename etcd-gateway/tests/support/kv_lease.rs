@@ -240,3 +240,523 @@ pub fn lease(_v: EtcdVersion) -> Vec<Step> {
             .json(json!({"header": h(5), "ID": "1001", "TTL": "2"})),
     ]
 }
+
+/// `entry` without its value, as a `keys_only` range answers it.
+fn key_only(key: &str, create: u64, modr: u64, version: u64) -> Value {
+    let mut kv = entry(key, "", create, modr, version);
+    kv.as_object_mut()
+        .expect("entry is an object")
+        .remove("value");
+    kv
+}
+
+/// `entry` with a lease (an ID the scenario chose, so it is not masked).
+fn leased(key: &str, value: &str, create: u64, modr: u64, version: u64, lease: u64) -> Value {
+    let mut kv = entry(key, value, create, modr, version);
+    kv["lease"] = json!(lease.to_string());
+    kv
+}
+
+/// A range answer at header revision `rev` with `count` keys in the range.
+fn ranged(rev: u64, kvs: Vec<Value>, more: bool, count: u64) -> Value {
+    let mut body = json!({"header": h(rev), "count": count.to_string()});
+    if !kvs.is_empty() {
+        body["kvs"] = Value::Array(kvs);
+    }
+    if more {
+        body["more"] = json!(true);
+    }
+    body
+}
+
+/// A compare of `target` on `key` (`range_end` if not empty) with `result` against `value`,
+/// given in the target's own field.
+fn cmp(target: &str, result: &str, key: &str, range_end: &str, value: Value) -> Value {
+    let field = match target {
+        "VERSION" => "version",
+        "CREATE" => "create_revision",
+        "MOD" => "mod_revision",
+        "VALUE" => "value",
+        "LEASE" => "lease",
+        other => panic!("unknown compare target {other}"),
+    };
+    let mut c = json!({"target": target, "result": result, "key": b64(key)});
+    if !range_end.is_empty() {
+        c["range_end"] = json!(range_end_b64(range_end));
+    }
+    c[field] = value;
+    c
+}
+
+/// `"\0"` (every key from `key` on) is written `\0`; other ends are plain text.
+fn range_end_b64(end: &str) -> String {
+    if end == "\\0" {
+        "AA==".into()
+    } else {
+        b64(end)
+    }
+}
+
+/// KV semantics past the basics of [`kv`], on a fresh store: range options (count_only,
+/// keys_only, serializable, revision filters, every sort target and order with a limit, past
+/// revisions, `\0` range ends), put's ignore flags, txn compares on every target and result,
+/// compares over ranges, nested txns, failure branches, prefix deletes and compaction.
+pub fn kv_more(_v: EtcdVersion) -> Vec<Step> {
+    let put = |key: &str, value: &str| json!({"key": b64(key), "value": b64(value)}).to_string();
+    let range = |extra: Value| {
+        let mut body = json!({"key": b64("a"), "range_end": b64("d")});
+        for (k, v) in extra.as_object().expect("an object") {
+            body[k] = v.clone();
+        }
+        post("/v3/kv/range", &body.to_string())
+    };
+    let txn = |body: Value| post("/v3/kv/txn", &body.to_string());
+    let rr = |key: &str| json!({"request_range": {"key": b64(key)}});
+    // Latest state from revision 7 to 8: a, b, c.
+    let a = || entry("a", "4", 2, 5, 2);
+    let b = || entry("b", "6", 3, 7, 3);
+    let c = || entry("c", "2", 4, 4, 1);
+    // From revision 11 on.
+    let a9 = || entry("a", "5", 2, 9, 4);
+    let l11 = || leased("l", "1", 10, 11, 2, 7000);
+    let sorted = |target: &str, order: &str| {
+        range(json!({"sort_target": target, "sort_order": order, "limit": 2}))
+            .named(&format!("sort by {target} {order}, limit 2"))
+    };
+    vec![
+        post("/v3/kv/compaction", r#"{"revision":0}"#)
+            .named("compaction at revision 0 of a fresh store")
+            .json(json!({"header": h(1)})),
+        post("/v3/kv/compaction", r#"{"revision":1,"physical":true}"#)
+            .named("compaction at revision 1 of a fresh store")
+            .json(json!({"header": h(1)})),
+        post("/v3/kv/compaction", r#"{"revision":0}"#)
+            .named("compaction at revision 0 after one at 1")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        post("/v3/kv/put", &put("a", "3")).json(json!({"header": h(2)})),
+        post("/v3/kv/put", &put("b", "1")).json(json!({"header": h(3)})),
+        post("/v3/kv/put", &put("c", "2")).json(json!({"header": h(4)})),
+        post("/v3/kv/put", &put("a", "4")).json(json!({"header": h(5)})),
+        post("/v3/kv/put", &put("b", "5")).json(json!({"header": h(6)})),
+        post("/v3/kv/put", &put("b", "6")).json(json!({"header": h(7)})),
+        // Range options.
+        range(json!({"count_only": true}))
+            .named("count_only")
+            .json(ranged(7, vec![], false, 3)),
+        range(json!({"count_only": true, "limit": 1}))
+            .named("count_only with a limit")
+            .json(ranged(7, vec![], false, 3)),
+        range(json!({"count_only": true, "min_mod_revision": 6}))
+            .named("count_only with a filter")
+            .json(ranged(7, vec![], false, 3)),
+        range(json!({"keys_only": true, "limit": 2}))
+            .named("keys_only with a limit")
+            .json(ranged(7, vec![key_only("a", 2, 5, 2), key_only("b", 3, 7, 3)], true, 3)),
+        range(json!({"keys_only": true, "limit": 1, "sort_target": "VALUE", "sort_order": "DESCEND"}))
+            .named("keys_only sorted by value")
+            .json(ranged(7, vec![key_only("b", 3, 7, 3)], true, 3)),
+        range(json!({"serializable": true}))
+            .named("serializable")
+            .json(ranged(7, vec![a(), b(), c()], false, 3)),
+        range(json!({"serializable": true, "limit": 1, "revision": 4}))
+            .named("serializable at a past revision")
+            .json(ranged(7, vec![entry("a", "3", 2, 2, 1)], true, 3)),
+        range(json!({"min_create_revision": 3}))
+            .named("min_create_revision, count unaffected")
+            .json(ranged(7, vec![b(), c()], false, 3)),
+        range(json!({"max_create_revision": 3}))
+            .named("max_create_revision")
+            .json(ranged(7, vec![a(), b()], false, 3)),
+        range(json!({"max_mod_revision": 5}))
+            .named("max_mod_revision")
+            .json(ranged(7, vec![a(), c()], false, 3)),
+        range(json!({"min_mod_revision": 5, "max_mod_revision": 6}))
+            .named("mod revision window")
+            .json(ranged(7, vec![a()], false, 3)),
+        range(json!({"min_create_revision": 3, "max_mod_revision": 5, "limit": 1}))
+            .named("filters then limit")
+            .json(ranged(7, vec![c()], false, 3)),
+        range(json!({"max_create_revision": 3, "limit": 1}))
+            .named("filter with a limit below the matches")
+            .json(ranged(7, vec![a()], true, 3)),
+        range(json!({"min_create_revision": 100}))
+            .named("filter matching nothing")
+            .json(ranged(7, vec![], false, 3)),
+        sorted("CREATE", "ASCEND").json(ranged(7, vec![a(), b()], true, 3)),
+        sorted("CREATE", "DESCEND").json(ranged(7, vec![c(), b()], true, 3)),
+        sorted("MOD", "ASCEND").json(ranged(7, vec![c(), a()], true, 3)),
+        sorted("MOD", "DESCEND").json(ranged(7, vec![b(), a()], true, 3)),
+        sorted("VERSION", "ASCEND").json(ranged(7, vec![c(), a()], true, 3)),
+        sorted("VERSION", "DESCEND").json(ranged(7, vec![b(), a()], true, 3)),
+        sorted("VALUE", "ASCEND").json(ranged(7, vec![c(), a()], true, 3)),
+        sorted("VALUE", "DESCEND").json(ranged(7, vec![b(), a()], true, 3)),
+        sorted("KEY", "ASCEND").json(ranged(7, vec![a(), b()], true, 3)),
+        sorted("KEY", "DESCEND").json(ranged(7, vec![c(), b()], true, 3)),
+        range(json!({"sort_target": "VERSION"}))
+            .named("sort target without an order ascends")
+            .json(ranged(7, vec![c(), a(), b()], false, 3)),
+        range(json!({"sort_order": "DESCEND"}))
+            .named("sort order without a target sorts by key")
+            .json(ranged(7, vec![c(), b(), a()], false, 3)),
+        range(json!({"sort_target": "MOD", "sort_order": "DESCEND", "max_mod_revision": 6, "limit": 1}))
+            .named("filter, sort, limit")
+            .json(ranged(7, vec![a()], true, 3)),
+        range(json!({"revision": 4}))
+            .named("range at a past revision")
+            .json(ranged(7, vec![
+                entry("a", "3", 2, 2, 1), entry("b", "1", 3, 3, 1), entry("c", "2", 4, 4, 1),
+            ], false, 3)),
+        range(json!({"revision": 3, "sort_target": "MOD", "sort_order": "DESCEND", "limit": 1}))
+            .named("sorted range at a past revision")
+            .json(ranged(7, vec![entry("b", "1", 3, 3, 1)], true, 2)),
+        range(json!({"revision": 6, "count_only": true}))
+            .named("count_only at a past revision")
+            .json(ranged(7, vec![], false, 3)),
+        range(json!({"revision": 1}))
+            .named("range at revision 1")
+            .json(json!({"header": h(7)})),
+        range(json!({"revision": 8}))
+            .named("range at a future revision")
+            .error(400, 11, "etcdserver: mvcc: required revision is a future revision"),
+        post("/v3/kv/range", &json!({"key": b64("b"), "range_end": "AA=="}).to_string())
+            .named("range_end \\0 from a key")
+            .json(ranged(7, vec![b(), c()], false, 2)),
+        post("/v3/kv/range", &json!({"key": b64("c"), "range_end": "AA==", "revision": 3}).to_string())
+            .named("range_end \\0 from a key at a past revision")
+            .json(json!({"header": h(7)})),
+        post("/v3/kv/range", &json!({"key": b64("b"), "range_end": b64("a")}).to_string())
+            .named("range_end before the key")
+            .json(json!({"header": h(7)})),
+        // Put flags.
+        post("/v3/kv/put", &json!({"key": b64("a"), "value": b64("5"), "ignore_lease": true, "prev_kv": true}).to_string())
+            .named("ignore_lease on a key without lease")
+            .json(json!({"header": h(8), "prev_kv": a()})),
+        post("/v3/kv/put", &json!({"key": b64("a"), "value": b64("6"), "ignore_lease": true, "lease": 7000}).to_string())
+            .named("ignore_lease with a lease")
+            .error(400, 3, "etcdserver: lease is provided"),
+        post("/v3/kv/put", &json!({"key": b64("a"), "value": b64("6"), "ignore_value": true}).to_string())
+            .named("ignore_value with a value")
+            .error(400, 3, "etcdserver: value is provided"),
+        post("/v3/kv/put", &json!({"key": b64("a"), "ignore_value": true, "ignore_lease": true, "prev_kv": true}).to_string())
+            .named("ignore_value and ignore_lease")
+            .json(json!({"header": h(9), "prev_kv": entry("a", "5", 2, 8, 3)})),
+        post("/v3/kv/put", &json!({"key": b64("zz"), "ignore_lease": true, "value": b64("1")}).to_string())
+            .named("ignore_lease on a missing key")
+            .error(400, 3, "etcdserver: key not found"),
+        post("/v3/kv/range", &json!({"key": b64("a")}).to_string())
+            .json(ranged(9, vec![a9()], false, 1)),
+        post("/v3/lease/grant", r#"{"TTL":600,"ID":7000}"#)
+            .json(json!({"header": h(9), "ID": "7000", "TTL": "600"})),
+        post("/v3/kv/put", &json!({"key": b64("l"), "value": b64("7"), "lease": 7000}).to_string())
+            .json(json!({"header": h(10)})),
+        post("/v3/kv/put", &json!({"key": b64("l"), "value": b64("1"), "ignore_lease": true, "prev_kv": true}).to_string())
+            .named("ignore_lease keeps the lease")
+            .json(json!({"header": h(11), "prev_kv": leased("l", "7", 10, 10, 1, 7000)})),
+        post("/v3/kv/range", &json!({"key": b64("l")}).to_string())
+            .json(ranged(11, vec![l11()], false, 1)),
+        // Txn compares: every target with GREATER, LESS and NOT_EQUAL, then a false one.
+        txn(json!({"compare": [
+            cmp("VERSION", "GREATER", "b", "", json!("2")),
+            cmp("VERSION", "LESS", "b", "", json!(4)),
+            cmp("VERSION", "NOT_EQUAL", "b", "", json!("1")),
+        ], "success": [rr("b")], "failure": [rr("c")]}))
+        .named("txn VERSION compares hold")
+        .json(json!({"header": h(11), "succeeded": true, "responses": [
+            {"response_range": {"header": {"revision": "11"}, "kvs": [b()], "count": "1"}}]})),
+        txn(json!({"compare": [cmp("VERSION", "GREATER", "b", "", json!("3"))],
+            "success": [rr("b")], "failure": [rr("c")]}))
+        .named("txn VERSION GREATER fails")
+        .json(json!({"header": h(11), "responses": [
+            {"response_range": {"header": {"revision": "11"}, "kvs": [c()], "count": "1"}}]})),
+        txn(json!({"compare": [
+            cmp("CREATE", "GREATER", "b", "", json!("2")),
+            cmp("CREATE", "LESS", "b", "", json!("4")),
+            cmp("CREATE", "NOT_EQUAL", "b", "", json!("2")),
+        ]}))
+        .named("txn CREATE compares hold")
+        .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [cmp("CREATE", "LESS", "b", "", json!("3"))]}))
+            .named("txn CREATE LESS fails")
+            .json(json!({"header": h(11)})),
+        txn(json!({"compare": [
+            cmp("MOD", "GREATER", "b", "", json!("6")),
+            cmp("MOD", "LESS", "b", "", json!("8")),
+            cmp("MOD", "NOT_EQUAL", "b", "", json!("3")),
+        ]}))
+        .named("txn MOD compares hold")
+        .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [cmp("MOD", "NOT_EQUAL", "b", "", json!("7"))]}))
+            .named("txn MOD NOT_EQUAL fails")
+            .json(json!({"header": h(11)})),
+        txn(json!({"compare": [
+            cmp("VALUE", "GREATER", "b", "", json!(b64("5"))),
+            cmp("VALUE", "LESS", "b", "", json!(b64("7"))),
+            cmp("VALUE", "NOT_EQUAL", "b", "", json!(b64("60"))),
+            cmp("VALUE", "LESS", "b", "", json!(b64("60"))),
+        ]}))
+        .named("txn VALUE compares hold")
+        .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [cmp("VALUE", "LESS", "b", "", json!(b64("6")))]}))
+            .named("txn VALUE LESS fails")
+            .json(json!({"header": h(11)})),
+        txn(json!({"compare": [
+            cmp("LEASE", "GREATER", "l", "", json!("6999")),
+            cmp("LEASE", "LESS", "l", "", json!(7001)),
+            cmp("LEASE", "NOT_EQUAL", "l", "", json!("0")),
+            cmp("LEASE", "EQUAL", "a", "", json!("0")),
+        ]}))
+        .named("txn LEASE compares hold")
+        .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [cmp("LEASE", "NOT_EQUAL", "b", "", json!("0"))]}))
+            .named("txn LEASE NOT_EQUAL on a key without lease fails")
+            .json(json!({"header": h(11)})),
+        txn(json!({"compare": [
+            cmp("VERSION", "LESS", "x", "", json!("1")),
+            cmp("CREATE", "EQUAL", "x", "", json!("0")),
+            cmp("LEASE", "LESS", "x", "", json!("1")),
+        ]}))
+        .named("txn compares on a missing key see zeroes")
+        .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [cmp("VALUE", "NOT_EQUAL", "x", "", json!(b64("1")))]}))
+            .named("txn VALUE compare on a missing key fails")
+            .json(json!({"header": h(11)})),
+        txn(json!({"compare": [{"target": "MOD", "result": "GREATER", "key": b64("b"), "version": "100"}]}))
+            .named("txn compare value in another target's field counts as 0")
+            .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [{"target": "VERSION", "key": b64("b")}]}))
+            .named("txn compare without a value: EQUAL 0 fails")
+            .json(json!({"header": h(11)})),
+        // Compares over a range.
+        txn(json!({"compare": [
+            cmp("VERSION", "GREATER", "a", "d", json!("0")),
+            cmp("CREATE", "LESS", "a", "d", json!("5")),
+        ]}))
+        .named("txn compares over a range hold")
+        .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [cmp("MOD", "LESS", "a", "d", json!("8"))]}))
+            .named("txn compare over a range fails on one key")
+            .json(json!({"header": h(11)})),
+        txn(json!({"compare": [cmp("CREATE", "EQUAL", "x", "z", json!("0"))]}))
+            .named("txn compare over an empty range sees zeroes")
+            .json(json!({"header": h(11), "succeeded": true})),
+        txn(json!({"compare": [cmp("VALUE", "EQUAL", "x", "z", json!(""))]}))
+            .named("txn VALUE compare over an empty range fails")
+            .json(json!({"header": h(11)})),
+        txn(json!({"compare": [cmp("VERSION", "GREATER", "a", "\\0", json!("0"))]}))
+            .named("txn compare over range_end \\0")
+            .json(json!({"header": h(11), "succeeded": true})),
+        // Nested txn (its failure branch writes) and a failure branch that writes.
+        txn(json!({
+            "compare": [cmp("VERSION", "EQUAL", "a", "", json!("4"))],
+            "success": [
+                {"request_txn": {
+                    "compare": [cmp("VALUE", "EQUAL", "a", "", json!(b64("nope")))],
+                    "success": [{"request_put": {"key": b64("a"), "value": b64("x")}}],
+                    "failure": [
+                        {"request_put": {"key": b64("n1"), "value": b64("1"), "prev_kv": true}},
+                        rr("n1"),
+                    ],
+                }},
+                rr("c"),
+            ],
+            "failure": [rr("a")],
+        }))
+        .named("nested txn taking its failure branch")
+        .json(json!({"header": h(12), "succeeded": true, "responses": [
+            {"response_txn": {"header": {}, "responses": [
+                {"response_put": {"header": {"revision": "12"}}},
+                {"response_range": {"header": {"revision": "12"},
+                    "kvs": [entry("n1", "1", 12, 12, 1)], "count": "1"}},
+            ]}},
+            {"response_range": {"header": {"revision": "12"}, "kvs": [c()], "count": "1"}},
+        ]})),
+        txn(json!({
+            "compare": [cmp("VALUE", "EQUAL", "c", "", json!(b64("zzz")))],
+            "success": [rr("c")],
+            "failure": [
+                {"request_delete_range": {"key": b64("b"), "prev_kv": true}},
+                {"request_put": {"key": b64("d"), "value": b64("1")}},
+                rr("b"),
+            ],
+        }))
+        .named("failure branch deleting and putting")
+        .json(json!({"header": h(13), "responses": [
+            {"response_delete_range": {"header": {"revision": "13"}, "deleted": "1", "prev_kvs": [b()]}},
+            {"response_put": {"header": {"revision": "13"}}},
+            {"response_range": {"header": {"revision": "13"}}},
+        ]})),
+        // Prefix deletes.
+        post("/v3/kv/put", &put("p/1", "1")).json(json!({"header": h(14)})),
+        post("/v3/kv/put", &put("p/2", "2")).json(json!({"header": h(15)})),
+        post("/v3/kv/deleterange", &json!({"key": b64("p/"), "range_end": b64("p0"), "prev_kv": true}).to_string())
+            .named("prefix delete with prev_kv")
+            .json(json!({"header": h(16), "deleted": "2",
+                "prev_kvs": [entry("p/1", "1", 14, 14, 1), entry("p/2", "2", 15, 15, 1)]})),
+        post("/v3/kv/deleterange", &json!({"key": b64("p/"), "range_end": b64("p0"), "prev_kv": true}).to_string())
+            .named("prefix delete of nothing")
+            .json(json!({"header": h(16)})),
+        post("/v3/kv/deleterange", &json!({"key": b64("m"), "range_end": "AA==", "prev_kv": true}).to_string())
+            .named("delete with range_end \\0 from a key")
+            .json(json!({"header": h(17), "deleted": "1", "prev_kvs": [entry("n1", "1", 12, 12, 1)]})),
+        post("/v3/kv/range", &json!({"key": b64("p/"), "range_end": b64("p0"), "revision": 15}).to_string())
+            .named("deleted prefix at a past revision")
+            .json(ranged(17, vec![entry("p/1", "1", 14, 14, 1), entry("p/2", "2", 15, 15, 1)], false, 2)),
+        // Compaction.
+        post("/v3/kv/compaction", r#"{"revision":15,"physical":true}"#).json(json!({"header": h(17)})),
+        post("/v3/kv/range", &json!({"key": b64("p/"), "range_end": b64("p0"), "revision": 14}).to_string())
+            .named("range of a compacted revision")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        post("/v3/kv/range", &json!({"key": b64("p/"), "range_end": b64("p0"), "revision": 14, "count_only": true}).to_string())
+            .named("count_only of a compacted revision")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        post("/v3/kv/range", &json!({"key": b64("p/"), "range_end": b64("p0"), "revision": 15}).to_string())
+            .named("range at the compaction revision")
+            .json(ranged(17, vec![entry("p/1", "1", 14, 14, 1), entry("p/2", "2", 15, 15, 1)], false, 2)),
+        post("/v3/kv/range", &json!({"key": "AA==", "range_end": "AA==", "revision": 15, "keys_only": true}).to_string())
+            .named("every key at the compaction revision")
+            .json(ranged(17, vec![
+                key_only("a", 2, 9, 4), key_only("c", 4, 4, 1), key_only("d", 13, 13, 1),
+                {
+                    let mut l = key_only("l", 10, 11, 2);
+                    l["lease"] = json!("7000");
+                    l
+                },
+                key_only("n1", 12, 12, 1), key_only("p/1", 14, 14, 1), key_only("p/2", 15, 15, 1),
+            ], false, 7)),
+        post("/v3/kv/range", &json!({"key": b64("b"), "revision": 15}).to_string())
+            .named("key deleted before the compaction revision")
+            .json(json!({"header": h(17)})),
+        txn(json!({"success": [{"request_range": {"key": b64("a"), "revision": 14}}]}))
+            .named("txn range of a compacted revision")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        txn(json!({"success": [{"request_range": {"key": b64("a"), "revision": 15}}]}))
+            .named("txn range at the compaction revision")
+            .json(json!({"header": h(17), "succeeded": true, "responses": [
+                {"response_range": {"header": {"revision": "17"}, "kvs": [a9()], "count": "1"}}]})),
+        post("/v3/kv/compaction", r#"{"revision":15}"#)
+            .named("compaction at the compaction revision")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        post("/v3/kv/compaction", r#"{"revision":17,"physical":true}"#)
+            .named("compaction at the current revision")
+            .json(json!({"header": h(17)})),
+        post("/v3/kv/range", &json!({"key": "AA==", "range_end": "AA==", "revision": 16}).to_string())
+            .named("range just below the compaction revision")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        post("/v3/kv/range", &json!({"key": "AA==", "range_end": "AA==", "revision": 17}).to_string())
+            .named("every key after compacting everything")
+            .json(ranged(17, vec![a9(), c(), entry("d", "1", 13, 13, 1), l11()], false, 4)),
+        post("/v3/kv/put", &put("a", "7")).json(json!({"header": h(18)})),
+        post("/v3/kv/range", &json!({"key": b64("a"), "revision": 17}).to_string())
+            .named("range at the compaction revision after a write")
+            .json(ranged(18, vec![a9()], false, 1)),
+        // Checks inside txns, only on the branch taken.
+        txn(json!({"success": [{"request_put": {"key": b64("zz"), "value": b64("1"), "ignore_lease": true}}]}))
+            .named("txn put ignore_lease on a missing key")
+            .error(400, 3, "etcdserver: key not found"),
+        txn(json!({"success": [{"request_put": {"key": b64("zz"), "ignore_value": true}}]}))
+            .named("txn put ignore_value on a missing key")
+            .error(400, 3, "etcdserver: key not found"),
+        txn(json!({"success": [{"request_put": {"key": b64("zz"), "value": b64("1"), "lease": 424242}}]}))
+            .named("txn put with a missing lease")
+            .error(404, 5, "etcdserver: requested lease not found"),
+        txn(json!({"success": [{"request_put": {"key": b64("zz"), "value": b64("1"), "ignore_lease": true, "lease": 7000}}]}))
+            .named("txn put ignore_lease with a lease")
+            .error(400, 3, "etcdserver: lease is provided"),
+        txn(json!({"success": [{"request_range": {"key": b64("a"), "revision": 100}}]}))
+            .named("txn range at a future revision")
+            .error(400, 11, "etcdserver: mvcc: required revision is a future revision"),
+        txn(json!({
+            "compare": [cmp("VERSION", "EQUAL", "a", "", json!("0"))],
+            "success": [
+                {"request_range": {"key": b64("a"), "revision": 16}},
+                {"request_put": {"key": b64("zz"), "value": b64("1"), "lease": 424242}},
+            ],
+            "failure": [rr("c")],
+        }))
+        .named("checks skip the branch not taken")
+        .json(json!({"header": h(18), "responses": [
+            {"response_range": {"header": {"revision": "18"}, "kvs": [c()], "count": "1"}}]})),
+        txn(json!({"success": [
+            {"request_put": {"key": b64("x"), "value": b64("1")}},
+            {"request_txn": {
+                "compare": [cmp("VERSION", "EQUAL", "x", "", json!("0"))],
+                "success": [rr("x")],
+                "failure": [rr("c")],
+            }},
+        ]}))
+        .named("nested compares see the store before the txn")
+        .json(json!({"header": h(19), "succeeded": true, "responses": [
+            {"response_put": {"header": {"revision": "19"}}},
+            {"response_txn": {"header": {}, "succeeded": true, "responses": [
+                {"response_range": {"header": {"revision": "19"},
+                    "kvs": [entry("x", "1", 19, 19, 1)], "count": "1"}}]}},
+        ]})),
+        // Empty values, delete and re-create around a compaction.
+        post("/v3/kv/put", &json!({"key": b64("e")}).to_string())
+            .named("put without a value")
+            .json(json!({"header": h(20)})),
+        post("/v3/kv/range", &json!({"key": b64("e")}).to_string())
+            .named("range of an empty value")
+            .json(ranged(20, vec![key_only("e", 20, 20, 1)], false, 1)),
+        post("/v3/kv/deleterange", &json!({"key": b64("a")}).to_string())
+            .json(json!({"header": h(21), "deleted": "1"})),
+        post("/v3/kv/put", &put("a", "8")).json(json!({"header": h(22)})),
+        post("/v3/kv/range", &json!({"key": b64("a")}).to_string())
+            .named("re-created key")
+            .json(ranged(22, vec![entry("a", "8", 22, 22, 1)], false, 1)),
+        post("/v3/kv/range", &json!({"key": b64("a"), "revision": 21}).to_string())
+            .named("range at the tombstone revision")
+            .json(json!({"header": h(22)})),
+        post("/v3/kv/range", &json!({"key": b64("a"), "revision": 20}).to_string())
+            .named("range before the tombstone")
+            .json(ranged(22, vec![entry("a", "7", 2, 18, 5)], false, 1)),
+        post("/v3/kv/compaction", r#"{"revision":21,"physical":true}"#)
+            .named("compaction at a tombstone")
+            .json(json!({"header": h(22)})),
+        post("/v3/kv/range", &json!({"key": b64("a"), "revision": 21}).to_string())
+            .named("range at a compacted tombstone")
+            .json(json!({"header": h(22)})),
+        post("/v3/kv/range", &json!({"key": "AA==", "range_end": "AA==", "revision": 21, "count_only": true}).to_string())
+            .named("count at the compaction revision")
+            .json(ranged(22, vec![], false, 5)),
+        post("/v3/kv/range", &json!({"key": "AA==", "range_end": "AA==", "sort_target": "CREATE", "sort_order": "DESCEND", "limit": 2, "keys_only": true}).to_string())
+            .named("newest keys first after a compaction")
+            .json(ranged(22, vec![key_only("a", 22, 22, 1), key_only("e", 20, 20, 1)], true, 6)),
+        post("/v3/kv/range", &json!({"key": b64("a"), "revision": 20}).to_string())
+            .named("range below a second compaction")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        post("/v3/kv/compaction", r#"{"revision":0}"#)
+            .named("compaction at revision 0 after others")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        post("/v3/kv/compaction", r#"{"revision":-1}"#)
+            .named("compaction at a negative revision")
+            .error(400, 11, "etcdserver: mvcc: required revision has been compacted"),
+        range(json!({"limit": -1}))
+            .named("negative limit")
+            .json(ranged(22, vec![entry("a", "8", 22, 22, 1), c()], false, 2)),
+        range(json!({"revision": -1, "limit": 1}))
+            .named("negative revision reads the latest")
+            .json(ranged(22, vec![entry("a", "8", 22, 22, 1)], true, 2)),
+        post("/v3/kv/range", &json!({"key": "AA=="}).to_string())
+            .named("range of the key \\0")
+            .json(json!({"header": h(22)})),
+        txn(json!({"success": [
+            {"request_delete_range": {"key": b64("d"), "range_end": "AA=="}},
+            {"request_put": {"key": b64("e"), "value": b64("9")}},
+        ]}))
+        .named("txn deleting to the end then putting a deleted key")
+        .json(json!({"header": h(23), "succeeded": true, "responses": [
+            {"response_delete_range": {"header": {"revision": "23"}, "deleted": "4"}},
+            {"response_put": {"header": {"revision": "23"}}},
+        ]})),
+        post("/v3/kv/range", &json!({"key": "AA==", "range_end": "AA=="}).to_string())
+            .named("every key after the txn")
+            .json(ranged(23, vec![entry("a", "8", 22, 22, 1), c(), entry("e", "9", 23, 23, 1)], false, 3)),
+        post("/v3/kv/put", &json!({"key": b64("d"), "value": b64("2"), "prev_kv": true}).to_string())
+            .named("prev_kv of a deleted key")
+            .json(json!({"header": h(24)})),
+        post("/v3/kv/deleterange", &json!({"key": b64("a"), "range_end": b64("a"), "prev_kv": true}).to_string())
+            .named("delete of an empty interval")
+            .json(json!({"header": h(24)})),
+    ]
+}
