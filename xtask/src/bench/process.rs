@@ -114,8 +114,10 @@ impl Etcd {
 
 /// Our gateway, listening on a free loopback port.
 pub struct Gateway {
-    /// The gateway process.
+    /// The gateway process; declared first so it is killed before its data directory goes.
     child: ChildGuard,
+    /// The embedded store's data directory, removed when dropped (none in front of etcd).
+    _data: Option<TempDir>,
     /// Where it listens.
     addr: SocketAddr,
 }
@@ -123,9 +125,34 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `binary` in front of `etcd_url` and reads the address it reports on stdout.
     pub async fn start(binary: &Path, etcd_url: &str) -> Result<Gateway> {
+        let mut command = Command::new(binary);
+        command.args(["--endpoints", etcd_url]);
+        Gateway::spawn(binary, command, None).await
+    }
+
+    /// Starts `binary` on its embedded store, in a fresh data directory under the same
+    /// temporary directory (and so on the same disk) as etcd's, and reads its address.
+    pub async fn start_embedded(binary: &Path) -> Result<Gateway> {
+        let data = tempfile::Builder::new()
+            .prefix("embedded-bench-")
+            .tempdir()?;
+        std::fs::set_permissions(data.path(), Permissions::from_mode(0o700))?;
+        let mut command = Command::new(binary);
+        command.arg("--data-dir").arg(data.path());
+        Gateway::spawn(binary, command, Some(data)).await
+    }
+
+    /// The gRPC URL of the embedded store, served on the gateway's own port.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `command` (the binary and its backend options) on a free port and reads the
+    /// address it reports on stdout.
+    async fn spawn(binary: &Path, mut command: Command, data: Option<TempDir>) -> Result<Gateway> {
         anyhow::ensure!(binary.is_file(), "{} not found", binary.display());
-        let mut child = Command::new(binary)
-            .args(["--endpoints", etcd_url, "--listen-addr", "127.0.0.1:0"])
+        let mut child = command
+            .args(["--listen-addr", "127.0.0.1:0"])
             .args(["--log-level", "warn"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -143,7 +170,11 @@ impl Gateway {
             .with_context(|| format!("unexpected gateway output {line:?}"))?
             .parse()
             .with_context(|| format!("unexpected gateway output {line:?}"))?;
-        Ok(Gateway { child, addr })
+        Ok(Gateway {
+            child,
+            _data: data,
+            addr,
+        })
     }
 
     /// Where it listens.

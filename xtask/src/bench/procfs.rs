@@ -1,4 +1,5 @@
-//! What `/proc` tells about processes: resident memory and the open-files limit.
+//! What `/proc` tells about processes and the machine: resident memory, the open-files limit
+//! and the load average.
 
 use std::time::Duration;
 
@@ -19,6 +20,14 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse().ok())
         .with_context(|| format!("no VmRSS in {path}"))
+}
+
+/// The 1-, 5- and 15-minute load averages, if `/proc/loadavg` can be read: other work on this
+/// machine makes the numbers noisy.
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
 }
 
 /// This process's soft limit on open files (children inherit it), and the hard limit;

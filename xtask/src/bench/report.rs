@@ -33,15 +33,19 @@ pub struct Settings {
     pub watchers: Option<usize>,
     /// The watch scenario's puts per second.
     pub watch_rate: u32,
+    /// The load averages (1, 5, 15 minutes) when the benchmark started.
+    pub load_before: Option<[f64; 3]>,
 }
 
 /// Every run's summary.
 #[derive(Default)]
 pub struct Results {
-    /// The unary (range, put) runs.
+    /// The unary (range, put, put-serial) runs.
     pub unary: Vec<Measurement>,
     /// The watch runs.
     pub watch: Vec<WatchMeasurement>,
+    /// The load averages (1, 5, 15 minutes) when the last run ended.
+    pub load_after: Option<[f64; 3]>,
 }
 
 impl Results {
@@ -58,6 +62,8 @@ pub struct Measurement {
     scenario: &'static str,
     /// The target's name.
     target: &'static str,
+    /// Workers, each with one request in flight.
+    concurrency: usize,
     /// Measured successful requests.
     requests: u64,
     /// Failed requests (warmup included).
@@ -74,8 +80,14 @@ pub struct Measurement {
 const PERCENTILES: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)];
 
 impl Measurement {
-    /// Summarises `tally` from a run of `duration`.
-    pub fn new(scenario: Unary, target: Target, tally: Tally, duration: Duration) -> Self {
+    /// Summarises `tally` from a run of `duration` by `concurrency` workers.
+    pub fn new(
+        scenario: Unary,
+        target: Target,
+        concurrency: usize,
+        tally: Tally,
+        duration: Duration,
+    ) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         let hist = &tally.latency;
         let mut latency_ms = [0.0; 5];
@@ -86,6 +98,7 @@ impl Measurement {
         Measurement {
             scenario: scenario.name(),
             target: target.label(),
+            concurrency,
             requests: hist.len(),
             errors: tally.errors,
             first_error: tally.first_error,
@@ -110,6 +123,7 @@ impl Measurement {
         json!({
             "scenario": self.scenario,
             "target": self.target,
+            "concurrency": self.concurrency,
             "requests": self.requests,
             "errors": self.errors,
             "first_error": self.first_error,
@@ -125,7 +139,8 @@ pub fn print_header(settings: &Settings) {
     println!(
         "bench: concurrency {}, duration {:?} after {:?} warmup, {}\n\
          {} cores shared by etcd, the gateway and the load generator ({threads} threads)\n\
-         HTTP: one keep-alive HTTP/1.1 connection per worker; gRPC: {} workers on {} channel(s)\n",
+         HTTP: one keep-alive HTTP/1.1 connection per worker; gRPC: {} workers on {} channel(s)\n\
+         load average before: {}\n",
         settings.concurrency,
         settings.duration,
         settings.warmup,
@@ -133,6 +148,7 @@ pub fn print_header(settings: &Settings) {
         settings.cores,
         settings.concurrency,
         settings.grpc_channels,
+        show_load(settings.load_before),
     );
     if let Some(watchers) = settings.watchers {
         println!(
@@ -151,19 +167,28 @@ pub fn print(results: &Results) {
     if !results.watch.is_empty() {
         watch::print(&results.watch);
     }
+    println!("\nload average after: {}", show_load(results.load_after));
+}
+
+/// `1.20 0.90 0.75` (1, 5 and 15 minutes), or `unknown`.
+fn show_load(load: Option<[f64; 3]>) -> String {
+    load.map_or_else(
+        || "unknown".to_owned(),
+        |[a, b, c]| format!("{a:.2} {b:.2} {c:.2} (1, 5, 15 min)"),
+    )
 }
 
 /// Prints the unary table, the throughput ratios and any failures.
 fn print_unary(measurements: &[Measurement]) {
     println!(
-        "\n{:<8} {:<14} {:>10} {:>9} {:>9} {:>8}",
-        "scenario", "target", "req/s", "p50 ms", "p99 ms", "errors"
+        "\n{:<10} {:<14} {:>7} {:>10} {:>9} {:>9} {:>8}",
+        "scenario", "target", "workers", "req/s", "p50 ms", "p99 ms", "errors"
     );
     for m in measurements {
         let flag = if m.failed() { "  FAILED REQUESTS" } else { "" };
         println!(
-            "{:<8} {:<14} {:>10.0} {:>9.3} {:>9.3} {:>8}{flag}",
-            m.scenario, m.target, m.rps, m.latency_ms[0], m.latency_ms[2], m.errors
+            "{:<10} {:<14} {:>7} {:>10.0} {:>9.3} {:>9.3} {:>8}{flag}",
+            m.scenario, m.target, m.concurrency, m.rps, m.latency_ms[0], m.latency_ms[2], m.errors
         );
     }
     let ratios = ratios(measurements);
@@ -172,9 +197,30 @@ fn print_unary(measurements: &[Measurement]) {
         for (scenario, vs_gateway, vs_grpc) in &ratios {
             let show = |r: &Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
             println!(
-                "  {scenario:<8} etcd-gateway {:>7}   direct-grpc {:>7}",
+                "  {scenario:<10} etcd-gateway {:>7}   direct-grpc {:>7}",
                 show(vs_gateway),
                 show(vs_grpc)
+            );
+        }
+    }
+    let embedded = embedded_ratios(measurements);
+    if !embedded.is_empty() {
+        println!("\nthroughput of embedded relative to etcd-gateway:");
+        for (scenario, ratio) in &embedded {
+            println!("  {scenario:<10} {ratio:>7.2}x");
+        }
+    }
+    let batching = group_commit(measurements);
+    if !batching.is_empty() {
+        println!("\ndurable puts, concurrent (commits shared) vs serial (one fsync per put):");
+        for g in &batching {
+            println!(
+                "  {:<14} put {:>8.0} req/s   put-serial {:>8.0} req/s (p50 {:.3} ms)   {:>6.1}x",
+                g.target,
+                g.put_rps,
+                g.serial_rps,
+                g.serial_p50_ms,
+                g.put_rps / g.serial_rps
             );
         }
     }
@@ -201,6 +247,26 @@ pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result
             })
         })
         .collect();
+    let embedded_ratios: Vec<Value> = embedded_ratios(measurements)
+        .into_iter()
+        .map(|(scenario, ratio)| {
+            json!({
+                "scenario": scenario,
+                "embedded_over_etcd_gateway": round(ratio, 3),
+            })
+        })
+        .collect();
+    let group_commit: Vec<Value> = group_commit(measurements)
+        .into_iter()
+        .map(|g| {
+            json!({
+                "target": g.target,
+                "put_rps": round(g.put_rps, 1),
+                "put_serial_rps": round(g.serial_rps, 1),
+                "put_over_put_serial": round(g.put_rps / g.serial_rps, 3),
+            })
+        })
+        .collect();
     let document = json!({
         "settings": {
             "concurrency": settings.concurrency,
@@ -212,9 +278,13 @@ pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result
             "etcd_version": settings.etcd_version,
             "watchers": settings.watchers,
             "watch_rate": settings.watch_rate,
+            "load_average_before": settings.load_before,
+            "load_average_after": results.load_after,
         },
         "results": measurements.iter().map(Measurement::to_json).collect::<Vec<_>>(),
         "ratios": ratios,
+        "embedded_ratios": embedded_ratios,
+        "group_commit": group_commit,
         "watch": watch,
         "watch_ratios": watch_ratios,
     });
@@ -226,12 +296,7 @@ pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result
 
 /// Per scenario with a run of ours: its req/s over etcd's gateway's and over direct gRPC's.
 fn ratios(measurements: &[Measurement]) -> Vec<(&'static str, Option<f64>, Option<f64>)> {
-    let rps = |scenario: &str, target: Target| {
-        measurements
-            .iter()
-            .find(|m| m.scenario == scenario && m.target == target.label())
-            .map(|m| m.rps)
-    };
+    let rps = |scenario: &str, target: Target| find(measurements, scenario, target).map(|m| m.rps);
     let mut out = Vec::new();
     for m in measurements
         .iter()
@@ -245,6 +310,61 @@ fn ratios(measurements: &[Measurement]) -> Vec<(&'static str, Option<f64>, Optio
         out.push((m.scenario, over(Target::EtcdGateway), over(Target::Grpc)));
     }
     out
+}
+
+/// Per scenario run on both: the embedded store's req/s over etcd's gateway's.
+fn embedded_ratios(measurements: &[Measurement]) -> Vec<(&'static str, f64)> {
+    measurements
+        .iter()
+        .filter(|m| m.target == Target::Embedded.label())
+        .filter_map(|m| {
+            let theirs = find(measurements, m.scenario, Target::EtcdGateway)?;
+            (theirs.rps > 0.0).then(|| (m.scenario, m.rps / theirs.rps))
+        })
+        .collect()
+}
+
+/// One target's concurrent and serial put rates.
+struct GroupCommit {
+    /// The target's name.
+    target: &'static str,
+    /// req/s of the concurrent put.
+    put_rps: f64,
+    /// req/s of the serial put.
+    serial_rps: f64,
+    /// The serial put's median latency: about one commit (fsync) each.
+    serial_p50_ms: f64,
+}
+
+/// Per target with both a put and a (successful) put-serial run: both rates.
+fn group_commit(measurements: &[Measurement]) -> Vec<GroupCommit> {
+    let (put, serial) = (Unary::Put.name(), Unary::PutSerial.name());
+    measurements
+        .iter()
+        .filter(|m| m.scenario == serial && m.rps > 0.0)
+        .filter_map(|m| {
+            let concurrent = measurements
+                .iter()
+                .find(|c| c.scenario == put && c.target == m.target)?;
+            Some(GroupCommit {
+                target: m.target,
+                put_rps: concurrent.rps,
+                serial_rps: m.rps,
+                serial_p50_ms: m.latency_ms[0],
+            })
+        })
+        .collect()
+}
+
+/// The run of `scenario` on `target`, if any.
+fn find<'a>(
+    measurements: &'a [Measurement],
+    scenario: &str,
+    target: Target,
+) -> Option<&'a Measurement> {
+    measurements
+        .iter()
+        .find(|m| m.scenario == scenario && m.target == target.label())
 }
 
 /// `x` rounded to `digits` decimals, for readable JSON.

@@ -18,6 +18,8 @@ pub enum Scenario {
     Range,
     /// A put of a 100-byte value, each worker to its own key.
     Put,
+    /// The put, from one client waiting for each put (and so for its fsync) before the next.
+    PutSerial,
     /// Many HTTP watch streams on one key prefix, fed by one paced writer.
     Watch,
 }
@@ -28,6 +30,7 @@ impl Scenario {
         match self {
             Scenario::Range => Some(Unary::Range),
             Scenario::Put => Some(Unary::Put),
+            Scenario::PutSerial => Some(Unary::PutSerial),
             Scenario::Watch => None,
         }
     }
@@ -40,6 +43,8 @@ pub enum Unary {
     Range,
     /// A put of a 100-byte value, each worker to its own key.
     Put,
+    /// The put with a single worker: one durable write at a time, none sharing a commit.
+    PutSerial,
 }
 
 /// A prebuilt gRPC request.
@@ -56,6 +61,24 @@ impl Unary {
         match self {
             Unary::Range => "range",
             Unary::Put => "put",
+            Unary::PutSerial => "put-serial",
+        }
+    }
+
+    /// The workers to run, given `--concurrency`.
+    pub fn concurrency(self, configured: usize) -> usize {
+        match self {
+            Unary::Range | Unary::Put => configured,
+            Unary::PutSerial => 1,
+        }
+    }
+
+    /// Whether `target` is measured in this scenario: the serial put compares only the two
+    /// stores' commit paths (etcd behind its own gateway, and the embedded store).
+    pub fn runs_on(self, target: Target) -> bool {
+        match self {
+            Unary::Range | Unary::Put => true,
+            Unary::PutSerial => matches!(target, Target::EtcdGateway | Target::Embedded),
         }
     }
 
@@ -63,7 +86,7 @@ impl Unary {
     pub fn http_path(self) -> &'static str {
         match self {
             Unary::Range => "/v3/kv/range",
-            Unary::Put => "/v3/kv/put",
+            Unary::Put | Unary::PutSerial => "/v3/kv/put",
         }
     }
 
@@ -74,7 +97,7 @@ impl Unary {
                 r#"{{"key":"{}","serializable":true}}"#,
                 base64::encode(SEED_KEY)
             ),
-            Unary::Put => format!(
+            Unary::Put | Unary::PutSerial => format!(
                 r#"{{"key":"{}","value":"{}"}}"#,
                 base64::encode(&put_key(worker)),
                 base64::encode(VALUE)
@@ -91,7 +114,7 @@ impl Unary {
                 serializable: true,
                 ..Default::default()
             }),
-            Unary::Put => GrpcRequest::Put(PutRequest {
+            Unary::Put | Unary::PutSerial => GrpcRequest::Put(PutRequest {
                 key: put_key(worker),
                 value: VALUE.to_vec(),
                 ..Default::default()
@@ -100,13 +123,15 @@ impl Unary {
     }
 }
 
-/// One way of reaching etcd.
+/// One server setup under load: a way of reaching etcd, or our gateway on its own store.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
     /// etcd's built-in JSON gateway on its client port.
     EtcdGateway,
     /// Our gateway in front of etcd's client port.
     Ours,
+    /// Our gateway on its embedded store (no etcd): JSON gateway on a durable local store.
+    Embedded,
     /// etcd's gRPC API directly, no gateway.
     Grpc,
 }
@@ -117,6 +142,7 @@ impl Target {
         match self {
             Target::EtcdGateway => "etcd-gateway",
             Target::Ours => "ours",
+            Target::Embedded => "embedded",
             Target::Grpc => "direct-grpc",
         }
     }
