@@ -128,7 +128,9 @@ fn check_snapshot(lines: &[String], db_size: usize, what: &str) {
         let blob = B64
             .decode(message["blob"].as_str().expect("blob"))
             .expect("base64 blob");
-        let keys: Vec<String> = message.keys().cloned().collect();
+        // Sorted: the map's order depends on serde_json features unified across the workspace.
+        let mut keys: Vec<String> = message.keys().cloned().collect();
+        keys.sort();
         // Byte-exact: `remaining_bytes` (when set) comes before `blob`, nothing else.
         let blob_text = message["blob"].as_str().expect("blob");
         let exact = match message.get("remaining_bytes").and_then(Value::as_str) {

@@ -25,7 +25,7 @@ pub fn run(extra: &[String]) -> Result<()> {
         ],
     )?;
     ensure_test_servers()?;
-    let mut args = vec!["test", "--workspace", "--all-features"];
+    let mut args = vec!["test", "--workspace", "--all-features", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
     run_tests(&args)
 }
