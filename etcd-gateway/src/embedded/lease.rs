@@ -12,8 +12,6 @@
 //! new leader takes over (without checkpoints).
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -326,14 +324,7 @@ impl Lessor {
     /// A random positive id not in use.
     fn new_id(&self) -> i64 {
         loop {
-            let mut hasher = RandomState::new().build_hasher();
-            hasher.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default(),
-            );
-            let id = (hasher.finish() & (i64::MAX as u64)) as i64;
+            let id = (super::storage::random_id() & (i64::MAX as u64)) as i64;
             if id != 0 && !self.table.exists(id) {
                 return id;
             }

@@ -170,7 +170,7 @@ fn get_or_insert_id(meta: &mut redb::Table<&str, i64>, name: &str) -> Result<u64
 }
 
 /// A random non-zero id.
-fn random_id() -> u64 {
+pub(crate) fn random_id() -> u64 {
     loop {
         let mut hasher = RandomState::new().build_hasher();
         hasher.write_u128(
