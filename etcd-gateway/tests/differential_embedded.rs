@@ -29,7 +29,7 @@ use support::EtcdVersion::V3_5;
 use support::json::{diff, error_body};
 use support::kv_lease::{kv, kv_more, lease};
 use support::scenario::{Pair, Step};
-use support::{Target, http, stream, watch_keepalive};
+use support::{Target, http, stream_pair, watch_keepalive};
 
 /// Runs a step list of `tests/differential.rs` with the embedded store as side B.
 async fn run(steps: Vec<Step>) {
@@ -64,7 +64,7 @@ async fn watch_control() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive() {
-    let mut pair = stream::Pair::start_target(V3_5, &[], Target::Embedded).await;
+    let mut pair = stream_pair::Pair::start_target(V3_5, &[], Target::Embedded).await;
     watch_keepalive::keepalive(&mut pair).await;
 }
 

@@ -32,11 +32,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::EtcdVersion::{self, V3_4, V3_5};
+use support::http_stream::{Call, MESSAGE_TIMEOUT, QUIET, Stream, assert_stream_head, parse};
 use support::json::header as h;
-use support::stream::{
-    Call, MESSAGE_TIMEOUT, Pair, QUIET, Stream, assert_stream_head, await_watch_gauges, parse,
-    watch_gauges,
-};
+use support::stream_pair::Pair;
+use support::watch_gauges::{await_watch_gauges, watch_gauges};
 use support::watch_keepalive::{
     self, b64, create_request, created, delete, delete_event, events, keepalive, kv, put,
     put_event, result,

@@ -26,11 +26,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::EtcdVersion::V3_5;
+use support::http_stream::{MESSAGE_TIMEOUT, QUIET, parse};
 use support::json::{Masker, header as h};
-use support::stream::{
-    MESSAGE_TIMEOUT, Pair, QUIET, Socket, WsEvent, await_watch_gauges, parse, watch_gauges,
-    ws_connect, ws_next, ws_send, ws_text,
-};
+use support::stream_pair::Pair;
+use support::watch_gauges::{await_watch_gauges, watch_gauges};
+use support::websocket_client::{Socket, WsEvent, ws_connect, ws_next, ws_send, ws_text};
 use support::{Etcd, Gateway, http};
 
 /// How long etcd's gateway is given to (not) answer a request it never answers.

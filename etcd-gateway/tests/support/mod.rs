@@ -9,8 +9,10 @@
 //! * [`kv_lease`] and [`watch_keepalive`] are the KV/lease step lists and the watch/keepalive
 //!   stream scenarios, run against both targets (ours on a second etcd, ours on its embedded
 //!   store).
-//! * [`stream`] reads streamed responses message by message, drives WebSockets, and pairs
-//!   fresh etcd servers for differential stream tests.
+//! * [`http_stream`] reads streamed HTTP responses message by message.
+//! * [`websocket_client`] drives WebSockets.
+//! * [`stream_pair`] pairs fresh etcd servers for differential stream tests.
+//! * [`watch_gauges`] reads etcd's watch gauges from `/metrics`.
 //!
 //! Environment:
 //! * `ETCD_34_BIN` / `ETCD_35_BIN` override the etcd binaries.
@@ -20,17 +22,23 @@
 //!   It does not apply to the embedded target ([`Target::Embedded`]), which is always our binary.
 //! * `SCENARIO_TRACE=1` prints every differential step with etcd's masked answer.
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 pub mod etcd;
 pub mod gateway;
 pub mod http;
+pub mod http_stream;
 pub mod json;
 pub mod kv_lease;
 pub mod process;
 pub mod scenario;
-pub mod stream;
+pub mod stream_pair;
+pub mod watch_gauges;
 pub mod watch_keepalive;
+pub mod websocket_client;
 
+// Each test binary uses a different part of the harness.
+#[allow(unused_imports)]
 pub use etcd::{Etcd, EtcdVersion};
+#[allow(unused_imports)]
 pub use gateway::{Gateway, Mode, Server, Store, Target};

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use super::EtcdVersion;
 use super::gateway::{Mode, Target};
+use super::http_stream::{QUIET, Stream};
 use super::json::header as h;
-use super::stream::{PROGRESS_NOTIFY_1S, Pair, QUIET, Stream};
+use super::stream_pair::{PROGRESS_NOTIFY_1S, Pair};
 
 pub fn b64(s: &str) -> String {
     use base64::Engine as _;
