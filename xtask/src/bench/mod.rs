@@ -5,7 +5,6 @@
 //! so the numbers compare the targets with each other rather than measure their absolute limits.
 //! etcd and the embedded store keep their data in temporary directories on the same disk.
 
-mod base64;
 mod binaries;
 mod grpc;
 mod http;

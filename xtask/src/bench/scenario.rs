@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use etcd_gateway::etcdserverpb::{PutRequest, RangeRequest};
 
-use super::base64;
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 
 /// The key read by the range scenario, seeded before measuring.
 pub const SEED_KEY: &[u8] = b"foo";
@@ -95,12 +95,12 @@ impl Unary {
         let body = match self {
             Unary::Range => format!(
                 r#"{{"key":"{}","serializable":true}}"#,
-                base64::encode(SEED_KEY)
+                BASE64.encode(SEED_KEY)
             ),
             Unary::Put | Unary::PutSerial => format!(
                 r#"{{"key":"{}","value":"{}"}}"#,
-                base64::encode(&put_key(worker)),
-                base64::encode(VALUE)
+                BASE64.encode(put_key(worker)),
+                BASE64.encode(VALUE)
             ),
         };
         Bytes::from(body)

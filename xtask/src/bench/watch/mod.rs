@@ -23,8 +23,8 @@ use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
 use self::stream::{Stream, Watching};
-use super::base64;
 use super::procfs::{self, RssSampler};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 
 /// The watched prefix; the writer puts `bench/watch/<sequence number>`.
 const PREFIX: &[u8] = b"bench/watch/";
@@ -105,8 +105,8 @@ fn create_request() -> Bytes {
     *range_end.last_mut().expect("non-empty prefix") += 1;
     Bytes::from(format!(
         r#"{{"create_request":{{"key":"{}","range_end":"{}"}}}}"#,
-        base64::encode(PREFIX),
-        base64::encode(&range_end)
+        BASE64.encode(PREFIX),
+        BASE64.encode(&range_end)
     ))
 }
 
