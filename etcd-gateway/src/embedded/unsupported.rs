@@ -2,7 +2,7 @@
 //! answers `Unimplemented` with `embedded backend does not support <Method> yet` (the
 //! method's gRPC name), which the JSON gateway turns into HTTP 501.
 //!
-//! [`unsupported_service!`] writes a service's impl with its unsupported methods answering
+//! `unsupported_service!` writes a service's impl with its unsupported methods answering
 //! [`unsupported`], next to the methods it does provide; [`Unsupported`] is the service
 //! behind Auth, Election and Lock, which provide none.
 

@@ -1,6 +1,6 @@
 //! The MVCC store on top of the storage layer, as etcd's `mvcc` package: the [`Store`] (reads
-//! and the write entry points, [`store`]), its single writer thread with group commit
-//! ([`writer`]), and the state both share ([`state`]).
+//! and the write entry points, `store.rs`), its single writer thread with group commit
+//! (`writer.rs`), and the state both share (`state.rs`).
 
 mod state;
 mod store;

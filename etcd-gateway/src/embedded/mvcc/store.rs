@@ -3,7 +3,7 @@
 //! Reads (ranges, read-only txns, history) run on the caller's thread against the published
 //! revision: they take the index read lock, open a storage read and never see a revision
 //! that is not committed. Writes (put, delete-range, write txns, compaction, lease grants
-//! and revocations) go to the [`super::writer`] and return once they are durable.
+//! and revocations) go to the writer thread (`writer.rs`) and return once they are durable.
 
 use std::path::Path;
 use std::sync::Arc;
