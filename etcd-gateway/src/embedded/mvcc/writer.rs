@@ -453,17 +453,7 @@ fn run_batch(state: &StoreState, jobs: Vec<Box<dyn Job>>) {
         .check_failed()
         .and_then(|()| state.storage.batch())
         .and_then(|batch| {
-            let applied = Batch::new(state, &batch).and_then(|mut writes| {
-                for job in pending.by_ref() {
-                    let answer = job.apply(&mut writes);
-                    let failure = answer.storage_failure().cloned();
-                    answers.push(answer);
-                    if let Some(err) = failure {
-                        return Err(err);
-                    }
-                }
-                writes.finish()
-            });
+            let applied = apply_jobs(state, &batch, &mut pending, &mut answers);
             commit(state, batch, applied)
         });
     match outcome {
@@ -489,6 +479,26 @@ fn run_batch(state: &StoreState, jobs: Vec<Box<dyn Job>>) {
             }
         }
     }
+}
+
+/// Applies `jobs` in order in `batch`, keeping their answers, until one runs into a storage
+/// failure.
+fn apply_jobs(
+    state: &StoreState,
+    batch: &WriteBatch,
+    jobs: &mut impl Iterator<Item = Box<dyn Job>>,
+    answers: &mut Vec<Box<dyn Answer>>,
+) -> Result<Applied, EtcdError> {
+    let mut writes = Batch::new(state, batch)?;
+    for job in jobs {
+        let answer = job.apply(&mut writes);
+        let failure = answer.storage_failure().cloned();
+        answers.push(answer);
+        if let Some(err) = failure {
+            return Err(err);
+        }
+    }
+    writes.finish()
 }
 
 /// Commits `batch` if `applied` changed anything, aborts it otherwise.
