@@ -1,13 +1,12 @@
-//! Request semantics on top of the index and the rows, as etcd's `apply.go` and
-//! `kvstore_txn.go` define them: range (limit, sort, filters, count), put, delete-range, txn
-//! (compares, branch choice, nested txns, per-operation checks) and the undo of a request
-//! that fails half way.
+//! Request semantics on top of [`super::kv_txn`], as etcd's `apply.go` defines them: range
+//! (limit, sort, filters, count), put, delete-range and txn (compares, branch choice, nested
+//! txns, per-operation checks).
 
 use std::cmp::Ordering;
 
 use super::errors::EtcdError;
-use super::key_index::{KeyAt, KeyRange, Revision, TreeIndex};
-use super::storage::{RowSource, encode_row};
+use super::key_index::KeyRange;
+use super::kv_txn::{RangeOptions, ReadView, WriteCtx, rev_header};
 use crate::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::etcdserverpb::range_request::{SortOrder, SortTarget};
 use crate::etcdserverpb::request_op::Request;
@@ -16,7 +15,7 @@ use crate::etcdserverpb::{
     Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
     RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
-use crate::mvccpb::{Event, KeyValue, event::EventType};
+use crate::mvccpb::KeyValue;
 
 /// Tells whether a lease exists; the lease module implements it. Puts with a lease that does
 /// not exist fail with `etcdserver: requested lease not found`.
@@ -35,92 +34,17 @@ impl LeaseLookup for NoLeases {
     }
 }
 
-/// A header with only the revision, as etcd's applier writes it (the server fills the rest
-/// of the outer header).
-pub(crate) fn rev_header(revision: i64) -> Option<ResponseHeader> {
-    Some(ResponseHeader {
-        revision,
-        ..Default::default()
-    })
-}
-
-/// Options of a raw index range.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RangeOptions {
-    limit: i64,
-    rev: i64,
-    count: bool,
-}
-
-/// A raw index range: the key-values, the number of keys, and the view's revision.
-pub(crate) struct RangeResult {
-    kvs: Vec<KeyValue>,
-    count: i64,
-    rev: i64,
-}
-
-/// A consistent read: the index, the rows, the revision reads see by default and the
-/// compaction revision.
-#[derive(Clone, Copy)]
-pub(crate) struct ReadView<'a> {
-    pub index: &'a TreeIndex,
-    pub rows: &'a dyn RowSource,
-    pub rev: i64,
-    pub compact_rev: i64,
-}
-
-impl ReadView<'_> {
-    /// etcd's `rangeKeys`.
-    fn range_keys(&self, range: KeyRange<'_>, ro: RangeOptions) -> Result<RangeResult, EtcdError> {
-        let cur_rev = self.rev;
-        if ro.rev > cur_rev {
-            return Err(EtcdError::FutureRev);
-        }
-        let rev = if ro.rev <= 0 { cur_rev } else { ro.rev };
-        if rev < self.compact_rev {
-            return Err(EtcdError::Compacted);
-        }
-        if ro.count {
-            return Ok(RangeResult {
-                kvs: Vec::new(),
-                count: self.index.count(range, rev),
-                rev: cur_rev,
-            });
-        }
-        let (revs, count) = self.index.revisions(range, rev, ro.limit);
-        let kvs = revs
-            .into_iter()
-            .map(|rev| self.rows.kv(rev))
-            .collect::<Result<_, _>>()?;
-        Ok(RangeResult {
-            kvs,
-            count,
-            rev: cur_rev,
-        })
-    }
-
-    /// The key-value of `key` at `rev` (latest if `rev <= 0`), if it exists and is readable.
-    pub(crate) fn get(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>, EtcdError> {
-        let ro = RangeOptions {
-            rev,
-            ..Default::default()
-        };
-        match self.range_keys(KeyRange::Single(key), ro) {
-            Ok(rr) => Ok(rr.kvs.into_iter().next()),
-            Err(err @ EtcdError::Storage(_)) => Err(err),
-            Err(_) => Ok(None),
-        }
-    }
-}
-
 /// etcd's `Range` applier: fetch, filter, sort, cut at `limit`.
-pub(crate) fn range(view: &ReadView<'_>, r: &RangeRequest) -> Result<RangeResponse, EtcdError> {
-    let mut limit = r.limit;
-    if r.sort_order != SortOrder::None as i32
-        || r.min_mod_revision != 0
-        || r.max_mod_revision != 0
-        || r.min_create_revision != 0
-        || r.max_create_revision != 0
+pub(crate) fn range(
+    view: &ReadView<'_>,
+    request: &RangeRequest,
+) -> Result<RangeResponse, EtcdError> {
+    let mut limit = request.limit;
+    if request.sort_order != SortOrder::None as i32
+        || request.min_mod_revision != 0
+        || request.max_mod_revision != 0
+        || request.min_create_revision != 0
+        || request.max_create_revision != 0
     {
         // Fetch everything; sort and cut afterwards.
         limit = 0;
@@ -129,29 +53,29 @@ pub(crate) fn range(view: &ReadView<'_>, r: &RangeRequest) -> Result<RangeRespon
         // One more, to know whether there are more.
         limit += 1;
     }
-    let ro = RangeOptions {
+    let options = RangeOptions {
         limit,
-        rev: r.revision,
-        count: r.count_only,
+        rev: request.revision,
+        count: request.count_only,
     };
-    let rr = view.range_keys(KeyRange::new(&r.key, &r.range_end), ro)?;
-    let mut kvs = rr.kvs;
+    let found = view.range_keys(KeyRange::new(&request.key, &request.range_end), options)?;
+    let mut kvs = found.kvs;
 
-    if r.max_mod_revision != 0 {
-        kvs.retain(|kv| kv.mod_revision <= r.max_mod_revision);
+    if request.max_mod_revision != 0 {
+        kvs.retain(|kv| kv.mod_revision <= request.max_mod_revision);
     }
-    if r.min_mod_revision != 0 {
-        kvs.retain(|kv| kv.mod_revision >= r.min_mod_revision);
+    if request.min_mod_revision != 0 {
+        kvs.retain(|kv| kv.mod_revision >= request.min_mod_revision);
     }
-    if r.max_create_revision != 0 {
-        kvs.retain(|kv| kv.create_revision <= r.max_create_revision);
+    if request.max_create_revision != 0 {
+        kvs.retain(|kv| kv.create_revision <= request.max_create_revision);
     }
-    if r.min_create_revision != 0 {
-        kvs.retain(|kv| kv.create_revision >= r.min_create_revision);
+    if request.min_create_revision != 0 {
+        kvs.retain(|kv| kv.create_revision >= request.min_create_revision);
     }
 
-    let target = SortTarget::try_from(r.sort_target).ok();
-    let mut order = r.sort_order;
+    let target = SortTarget::try_from(request.sort_target).ok();
+    let mut order = request.sort_order;
     if target != Some(SortTarget::Key) && order == SortOrder::None as i32 {
         // Results come in key order: other targets sort ascending by default.
         order = SortOrder::Ascend as i32;
@@ -162,13 +86,13 @@ pub(crate) fn range(view: &ReadView<'_>, r: &RangeRequest) -> Result<RangeRespon
     if let Some(target) = target
         && order != SortOrder::None as i32
     {
-        let cmp = |a: &KeyValue, b: &KeyValue| -> Ordering {
+        let cmp = |left: &KeyValue, right: &KeyValue| -> Ordering {
             match target {
-                SortTarget::Key => a.key.cmp(&b.key),
-                SortTarget::Version => a.version.cmp(&b.version),
-                SortTarget::Create => a.create_revision.cmp(&b.create_revision),
-                SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
-                SortTarget::Value => a.value.cmp(&b.value),
+                SortTarget::Key => left.key.cmp(&right.key),
+                SortTarget::Version => left.version.cmp(&right.version),
+                SortTarget::Create => left.create_revision.cmp(&right.create_revision),
+                SortTarget::Mod => left.mod_revision.cmp(&right.mod_revision),
+                SortTarget::Value => left.value.cmp(&right.value),
             }
         };
         if order == SortOrder::Ascend as i32 {
@@ -179,20 +103,20 @@ pub(crate) fn range(view: &ReadView<'_>, r: &RangeRequest) -> Result<RangeRespon
     }
 
     let mut more = false;
-    if r.limit > 0 && kvs.len() as i64 > r.limit {
-        kvs.truncate(r.limit as usize);
+    if request.limit > 0 && kvs.len() as i64 > request.limit {
+        kvs.truncate(request.limit as usize);
         more = true;
     }
-    if r.keys_only {
+    if request.keys_only {
         for kv in &mut kvs {
             kv.value.clear();
         }
     }
     Ok(RangeResponse {
-        header: rev_header(rr.rev),
+        header: rev_header(found.rev),
         kvs,
         more,
-        count: rr.count,
+        count: found.count,
     })
 }
 
@@ -201,9 +125,12 @@ pub(crate) trait TxnOps {
     /// The current view, including this request's own writes so far.
     fn view(&self) -> ReadView<'_>;
     /// etcd's `Put` applier inside a txn.
-    fn put(&mut self, p: &PutRequest) -> Result<PutResponse, EtcdError>;
+    fn put(&mut self, put: &PutRequest) -> Result<PutResponse, EtcdError>;
     /// etcd's `DeleteRange` applier inside a txn.
-    fn delete_range(&mut self, d: &DeleteRangeRequest) -> Result<DeleteRangeResponse, EtcdError>;
+    fn delete_range(
+        &mut self,
+        delete: &DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, EtcdError>;
 }
 
 /// The context of a read-only txn.
@@ -223,204 +150,57 @@ impl TxnOps for ReadOnly<'_> {
     }
 }
 
-/// One change made by a write request, to undo it if the request fails later on.
-struct Undo {
-    key: Vec<u8>,
-    row: Revision,
-    tombstone: bool,
-    prev_modified: Option<Revision>,
-}
-
-/// The kv table inside a write transaction.
-pub(crate) type KvTable<'t> = redb::Table<'t, &'static [u8; 16], &'static [u8]>;
-
-/// One write request being applied: etcd's `storeTxnWrite`. Every change gets revision
-/// `begin_rev + 1` and the next sub-revision.
-pub(crate) struct WriteCtx<'a, 't> {
-    index: &'a mut TreeIndex,
-    table: &'a mut KvTable<'t>,
-    begin_rev: i64,
-    compact_rev: i64,
-    leases: &'a dyn LeaseLookup,
-    changes: Vec<Event>,
-    undo: Vec<Undo>,
-}
-
-impl<'a, 't> WriteCtx<'a, 't> {
-    pub(crate) fn new(
-        index: &'a mut TreeIndex,
-        table: &'a mut KvTable<'t>,
-        begin_rev: i64,
-        compact_rev: i64,
-        leases: &'a dyn LeaseLookup,
-    ) -> Self {
-        Self {
-            index,
-            table,
-            begin_rev,
-            compact_rev,
-            leases,
-            changes: Vec::new(),
-            undo: Vec::new(),
-        }
+/// A standalone put (etcd's `Put` applier outside a txn): the lease must exist, then as
+/// inside a txn.
+pub(crate) fn put_request(
+    ctx: &mut WriteCtx<'_, '_>,
+    put: &PutRequest,
+    leases: &dyn LeaseLookup,
+) -> Result<PutResponse, EtcdError> {
+    if put.lease != 0 && !leases.exists(put.lease) {
+        return Err(EtcdError::LeaseNotFound);
     }
-
-    /// The revision reads see: the request's own revision once it changed something.
-    fn rev(&self) -> i64 {
-        self.begin_rev + i64::from(!self.changes.is_empty())
-    }
-
-    /// The events of the request, in change order.
-    pub(crate) fn finish(self) -> Vec<Event> {
-        self.changes
-    }
-
-    /// Undoes every change of the request, newest first.
-    pub(crate) fn rollback(self) -> Result<(), EtcdError> {
-        for undo in self.undo.into_iter().rev() {
-            self.table.remove(&undo.row.to_bytes())?;
-            self.index
-                .revert(&undo.key, undo.tombstone, undo.prev_modified);
-        }
-        Ok(())
-    }
-
-    fn insert_row(
-        &mut self,
-        rev: Revision,
-        tombstone: bool,
-        kv: &KeyValue,
-    ) -> Result<(), EtcdError> {
-        self.table
-            .insert(&rev.to_bytes(), encode_row(tombstone, kv).as_slice())?;
-        Ok(())
-    }
-
-    /// Writes `key` (etcd's `storeTxnWrite.put`); returns the revision.
-    fn put_kv(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Result<i64, EtcdError> {
-        let rev = self.begin_rev + 1;
-        let existing = self.index.get(key, rev);
-        let prev_kv = match existing {
-            Some(at) => Some(self.table.kv(at.modified)?),
-            None => None,
-        };
-        let idx = Revision::new(rev, self.changes.len() as i64);
-        let kv = KeyValue {
-            key: key.to_vec(),
-            create_revision: existing.map_or(rev, |at| at.created.main),
-            mod_revision: rev,
-            version: existing.map_or(0, |at| at.version) + 1,
-            value,
-            lease,
-        };
-        self.insert_row(idx, false, &kv)?;
-        self.undo.push(Undo {
-            key: key.to_vec(),
-            row: idx,
-            tombstone: false,
-            prev_modified: self.index.modified(key),
-        });
-        self.index.put(key, idx);
-        self.changes.push(Event {
-            r#type: EventType::Put as i32,
-            kv: Some(kv),
-            prev_kv,
-        });
-        Ok(rev)
-    }
-
-    /// Deletes one existing key (etcd's `storeTxnWrite.delete`).
-    fn delete_key(&mut self, key: &[u8], at: KeyAt) -> Result<(), EtcdError> {
-        let rev = self.begin_rev + 1;
-        let idx = Revision::new(rev, self.changes.len() as i64);
-        let prev_kv = self.table.kv(at.modified)?;
-        let kv = KeyValue {
-            key: key.to_vec(),
-            mod_revision: rev,
-            ..Default::default()
-        };
-        self.insert_row(idx, true, &kv)?;
-        let prev_modified = self.index.modified(key);
-        self.index
-            .tombstone(key, idx)
-            .map_err(|_| EtcdError::storage("tombstone of a key without a live generation"))?;
-        self.undo.push(Undo {
-            key: key.to_vec(),
-            row: idx,
-            tombstone: true,
-            prev_modified,
-        });
-        self.changes.push(Event {
-            r#type: EventType::Delete as i32,
-            kv: Some(kv),
-            prev_kv: Some(prev_kv),
-        });
-        Ok(())
-    }
-
-    /// Deletes the keys of a range (etcd's `storeTxnWrite.DeleteRange`); returns the number
-    /// deleted and the revision for the response.
-    fn delete_keys(&mut self, range: KeyRange<'_>) -> Result<(i64, i64), EtcdError> {
-        let keys = self.index.keys(range, self.rev());
-        for (key, at) in &keys {
-            self.delete_key(key, *at)?;
-        }
-        if !keys.is_empty() || !self.changes.is_empty() {
-            Ok((keys.len() as i64, self.begin_rev + 1))
-        } else {
-            Ok((0, self.begin_rev))
-        }
-    }
-
-    /// A standalone put: the lease must exist, then as inside a txn.
-    pub(crate) fn put_request(&mut self, p: &PutRequest) -> Result<PutResponse, EtcdError> {
-        if p.lease != 0 && !self.leases.exists(p.lease) {
-            return Err(EtcdError::LeaseNotFound);
-        }
-        self.put(p)
-    }
+    ctx.put(put)
 }
 
 impl TxnOps for WriteCtx<'_, '_> {
     fn view(&self) -> ReadView<'_> {
-        ReadView {
-            index: self.index,
-            rows: &*self.table,
-            rev: self.rev(),
-            compact_rev: self.compact_rev,
-        }
+        WriteCtx::view(self)
     }
 
-    fn put(&mut self, p: &PutRequest) -> Result<PutResponse, EtcdError> {
-        let mut value = p.value.clone();
-        let mut lease = p.lease;
+    fn put(&mut self, put: &PutRequest) -> Result<PutResponse, EtcdError> {
+        let mut value = put.value.clone();
+        let mut lease = put.lease;
         let mut prev = None;
-        if p.ignore_value || p.ignore_lease || p.prev_kv {
-            prev = self.view().get(&p.key, 0)?;
+        if put.ignore_value || put.ignore_lease || put.prev_kv {
+            prev = self.view().get(&put.key, 0)?;
         }
-        if p.ignore_value || p.ignore_lease {
+        if put.ignore_value || put.ignore_lease {
             let Some(prev) = &prev else {
                 return Err(EtcdError::KeyNotFound);
             };
-            if p.ignore_value {
+            if put.ignore_value {
                 value = prev.value.clone();
             }
-            if p.ignore_lease {
+            if put.ignore_lease {
                 lease = prev.lease;
             }
         }
-        let prev_kv = if p.prev_kv { prev } else { None };
-        let rev = self.put_kv(&p.key, value, lease)?;
+        let prev_kv = if put.prev_kv { prev } else { None };
+        let rev = self.put_kv(&put.key, value, lease)?;
         Ok(PutResponse {
             header: rev_header(rev),
             prev_kv,
         })
     }
 
-    fn delete_range(&mut self, d: &DeleteRangeRequest) -> Result<DeleteRangeResponse, EtcdError> {
-        let range = KeyRange::new(&d.key, &d.range_end);
+    fn delete_range(
+        &mut self,
+        delete: &DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, EtcdError> {
+        let range = KeyRange::new(&delete.key, &delete.range_end);
         let mut prev_kvs = Vec::new();
-        if d.prev_kv {
+        if delete.prev_kv {
             prev_kvs = self.view().range_keys(range, RangeOptions::default())?.kvs;
         }
         let (deleted, rev) = self.delete_keys(range)?;
@@ -432,43 +212,43 @@ impl TxnOps for WriteCtx<'_, '_> {
     }
 }
 
-fn compare_i64(a: i64, b: i64) -> Ordering {
-    a.cmp(&b)
+fn compare_i64(actual: i64, target: i64) -> Ordering {
+    actual.cmp(&target)
 }
 
 /// etcd's `compareKV`.
-fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
-    let result = match CompareTarget::try_from(c.target) {
+fn compare_kv(compare: &Compare, kv: &KeyValue) -> bool {
+    let result = match CompareTarget::try_from(compare.target) {
         Ok(CompareTarget::Value) => {
-            let v: &[u8] = match &c.target_union {
-                Some(TargetUnion::Value(v)) => v,
+            let value: &[u8] = match &compare.target_union {
+                Some(TargetUnion::Value(value)) => value,
                 _ => &[],
             };
-            kv.value.as_slice().cmp(v)
+            kv.value.as_slice().cmp(value)
         }
         Ok(CompareTarget::Create) => {
-            let rev = match c.target_union {
+            let rev = match compare.target_union {
                 Some(TargetUnion::CreateRevision(rev)) => rev,
                 _ => 0,
             };
             compare_i64(kv.create_revision, rev)
         }
         Ok(CompareTarget::Mod) => {
-            let rev = match c.target_union {
+            let rev = match compare.target_union {
                 Some(TargetUnion::ModRevision(rev)) => rev,
                 _ => 0,
             };
             compare_i64(kv.mod_revision, rev)
         }
         Ok(CompareTarget::Version) => {
-            let version = match c.target_union {
+            let version = match compare.target_union {
                 Some(TargetUnion::Version(version)) => version,
                 _ => 0,
             };
             compare_i64(kv.version, version)
         }
         Ok(CompareTarget::Lease) => {
-            let lease = match c.target_union {
+            let lease = match compare.target_union {
                 Some(TargetUnion::Lease(lease)) => lease,
                 _ => 0,
             };
@@ -476,7 +256,7 @@ fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
         }
         Err(_) => Ordering::Equal,
     };
-    match CompareResult::try_from(c.result) {
+    match CompareResult::try_from(compare.result) {
         Ok(CompareResult::Equal) => result == Ordering::Equal,
         Ok(CompareResult::NotEqual) => result != Ordering::Equal,
         Ok(CompareResult::Greater) => result == Ordering::Greater,
@@ -487,33 +267,40 @@ fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
 
 /// etcd's `applyCompare`: every key of the compare's range must pass; a missing key compares
 /// as a zero key-value, except that a VALUE compare on a missing key always fails.
-fn apply_compare(view: &ReadView<'_>, c: &Compare) -> Result<bool, EtcdError> {
-    let rr = match view.range_keys(KeyRange::new(&c.key, &c.range_end), RangeOptions::default()) {
-        Ok(rr) => rr,
+fn apply_compare(view: &ReadView<'_>, compare: &Compare) -> Result<bool, EtcdError> {
+    let found = match view.range_keys(
+        KeyRange::new(&compare.key, &compare.range_end),
+        RangeOptions::default(),
+    ) {
+        Ok(found) => found,
         Err(err @ EtcdError::Storage(_)) => return Err(err),
         Err(_) => return Ok(false),
     };
-    if rr.kvs.is_empty() {
-        if c.target == CompareTarget::Value as i32 {
+    if found.kvs.is_empty() {
+        if compare.target == CompareTarget::Value as i32 {
             return Ok(false);
         }
-        return Ok(compare_kv(c, &KeyValue::default()));
+        return Ok(compare_kv(compare, &KeyValue::default()));
     }
-    Ok(rr.kvs.iter().all(|kv| compare_kv(c, kv)))
+    Ok(found.kvs.iter().all(|kv| compare_kv(compare, kv)))
 }
 
 /// The branch taken by the txn and by every nested txn of the taken branches, depth first,
 /// all decided on the view before the txn runs.
-fn compare_to_path(view: &ReadView<'_>, rt: &TxnRequest) -> Result<Vec<bool>, EtcdError> {
+fn compare_to_path(view: &ReadView<'_>, request: &TxnRequest) -> Result<Vec<bool>, EtcdError> {
     let mut succeeded = true;
-    for c in &rt.compare {
-        if !apply_compare(view, c)? {
+    for compare in &request.compare {
+        if !apply_compare(view, compare)? {
             succeeded = false;
             break;
         }
     }
     let mut path = vec![succeeded];
-    let ops = if succeeded { &rt.success } else { &rt.failure };
+    let ops = if succeeded {
+        &request.success
+    } else {
+        &request.failure
+    };
     for op in ops {
         if let Some(Request::RequestTxn(nested)) = &op.request {
             path.extend(compare_to_path(view, nested)?);
@@ -528,11 +315,15 @@ type CheckFn<'f> = dyn FnMut(&ReadView<'_>, &RequestOp) -> Result<(), EtcdError>
 /// nested txns visited.
 fn check_requests(
     view: &ReadView<'_>,
-    rt: &TxnRequest,
+    request: &TxnRequest,
     path: &[bool],
     check: &mut CheckFn<'_>,
 ) -> Result<usize, EtcdError> {
-    let ops = if path[0] { &rt.success } else { &rt.failure };
+    let ops = if path[0] {
+        &request.success
+    } else {
+        &request.failure
+    };
     let mut rest = path;
     let mut txns = 0;
     for op in ops {
@@ -549,14 +340,14 @@ fn check_requests(
 
 /// etcd's `checkRange` for a range inside a txn.
 fn check_range(view: &ReadView<'_>, op: &RequestOp) -> Result<(), EtcdError> {
-    let Some(Request::RequestRange(r)) = &op.request else {
+    let Some(Request::RequestRange(range)) = &op.request else {
         return Ok(());
     };
-    if r.revision == 0 {
+    if range.revision == 0 {
         Ok(())
-    } else if r.revision > view.rev {
+    } else if range.revision > view.rev {
         Err(EtcdError::FutureRev)
-    } else if r.revision < view.compact_rev {
+    } else if range.revision < view.compact_rev {
         Err(EtcdError::Compacted)
     } else {
         Ok(())
@@ -569,34 +360,40 @@ fn check_put(
     op: &RequestOp,
     leases: &dyn LeaseLookup,
 ) -> Result<(), EtcdError> {
-    let Some(Request::RequestPut(p)) = &op.request else {
+    let Some(Request::RequestPut(put)) = &op.request else {
         return Ok(());
     };
-    if (p.ignore_value || p.ignore_lease) && view.get(&p.key, 0)?.is_none() {
+    if (put.ignore_value || put.ignore_lease) && view.get(&put.key, 0)?.is_none() {
         return Err(EtcdError::KeyNotFound);
     }
-    if p.lease != 0 && !leases.exists(p.lease) {
+    if put.lease != 0 && !leases.exists(put.lease) {
         return Err(EtcdError::LeaseNotFound);
     }
     Ok(())
 }
 
-/// Runs the taken branch of `rt`; returns the responses and the number of nested txns.
+/// Runs the taken branch of `request`; returns the responses and the number of nested txns.
 fn apply_txn<T: TxnOps>(
     ops: &mut T,
-    rt: &TxnRequest,
+    request: &TxnRequest,
     path: &[bool],
 ) -> Result<(Vec<ResponseOp>, usize), EtcdError> {
-    let reqs = if path[0] { &rt.success } else { &rt.failure };
+    let requests = if path[0] {
+        &request.success
+    } else {
+        &request.failure
+    };
     let mut rest = path;
     let mut txns = 0;
-    let mut responses = Vec::with_capacity(reqs.len());
-    for req in reqs {
-        let response = match &req.request {
-            Some(Request::RequestRange(r)) => Some(Response::ResponseRange(range(&ops.view(), r)?)),
-            Some(Request::RequestPut(p)) => Some(Response::ResponsePut(ops.put(p)?)),
-            Some(Request::RequestDeleteRange(d)) => {
-                Some(Response::ResponseDeleteRange(ops.delete_range(d)?))
+    let mut responses = Vec::with_capacity(requests.len());
+    for request_op in requests {
+        let response = match &request_op.request {
+            Some(Request::RequestRange(range_request)) => {
+                Some(Response::ResponseRange(range(&ops.view(), range_request)?))
+            }
+            Some(Request::RequestPut(put)) => Some(Response::ResponsePut(ops.put(put)?)),
+            Some(Request::RequestDeleteRange(delete)) => {
+                Some(Response::ResponseDeleteRange(ops.delete_range(delete)?))
             }
             Some(Request::RequestTxn(nested)) => {
                 let sub_path = &rest[1..];
@@ -620,20 +417,22 @@ fn apply_txn<T: TxnOps>(
 /// etcd's `Txn` applier: decide the branches, check their operations, run them.
 pub(crate) fn txn<T: TxnOps>(
     ops: &mut T,
-    rt: &TxnRequest,
+    request: &TxnRequest,
     is_write: bool,
     leases: &dyn LeaseLookup,
 ) -> Result<TxnResponse, EtcdError> {
     let path = {
         let view = ops.view();
-        let path = compare_to_path(&view, rt)?;
+        let path = compare_to_path(&view, request)?;
         if is_write {
-            check_requests(&view, rt, &path, &mut |v, op| check_put(v, op, leases))?;
+            check_requests(&view, request, &path, &mut |view, op| {
+                check_put(view, op, leases)
+            })?;
         }
-        check_requests(&view, rt, &path, &mut check_range)?;
+        check_requests(&view, request, &path, &mut check_range)?;
         path
     };
-    let (responses, _) = apply_txn(ops, rt, &path)?;
+    let (responses, _) = apply_txn(ops, request, &path)?;
     Ok(TxnResponse {
         header: rev_header(ops.view().rev),
         succeeded: path[0],

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::mvcc::Store;
-use super::unimplemented::unsupported;
+use super::unsupported::unsupported_service;
 use crate::etcdserverpb::cluster_server::{Cluster, ClusterServer};
 use crate::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
@@ -56,44 +56,25 @@ impl ClusterService {
     }
 }
 
-#[tonic::async_trait]
-impl Cluster for ClusterService {
-    async fn member_add(
-        &self,
-        _request: Request<MemberAddRequest>,
-    ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(unsupported("MemberAdd"))
-    }
-
-    async fn member_remove(
-        &self,
-        _request: Request<MemberRemoveRequest>,
-    ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(unsupported("MemberRemove"))
-    }
-
-    async fn member_update(
-        &self,
-        _request: Request<MemberUpdateRequest>,
-    ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(unsupported("MemberUpdate"))
-    }
-
-    async fn member_list(
-        &self,
-        _request: Request<MemberListRequest>,
-    ) -> Result<Response<MemberListResponse>, Status> {
-        // Cluster responses carry no revision in their header, as in etcd.
-        Ok(Response::new(MemberListResponse {
-            header: Some(self.store.header(0)),
-            members: vec![self.member()],
-        }))
-    }
-
-    async fn member_promote(
-        &self,
-        _request: Request<MemberPromoteRequest>,
-    ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(unsupported("MemberPromote"))
+unsupported_service! {
+    impl Cluster for ClusterService {
+        unary {
+            member_add(MemberAddRequest) -> MemberAddResponse = "MemberAdd";
+            member_remove(MemberRemoveRequest) -> MemberRemoveResponse = "MemberRemove";
+            member_update(MemberUpdateRequest) -> MemberUpdateResponse = "MemberUpdate";
+            member_promote(MemberPromoteRequest) -> MemberPromoteResponse = "MemberPromote";
+        }
+        supported {
+            async fn member_list(
+                &self,
+                _request: Request<MemberListRequest>,
+            ) -> Result<Response<MemberListResponse>, Status> {
+                // Cluster responses carry no revision in their header, as in etcd.
+                Ok(Response::new(MemberListResponse {
+                    header: Some(self.store.header(0)),
+                    members: vec![self.member()],
+                }))
+            }
+        }
     }
 }

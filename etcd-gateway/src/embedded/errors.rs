@@ -23,8 +23,12 @@ pub enum EtcdError {
     Compacted,
     /// The requested revision is above the current revision.
     FutureRev,
-    /// A put with a lease that does not exist.
+    /// A lease that does not exist (a put with it, or a lease operation on it).
     LeaseNotFound,
+    /// A lease grant with an id that is already granted.
+    LeaseExists,
+    /// A lease grant with a TTL above etcd's maximum.
+    LeaseTtlTooLarge,
     /// A write request larger than the configured maximum.
     RequestTooLarge,
     /// The store has been closed.
@@ -44,8 +48,9 @@ impl EtcdError {
             | Self::TooManyOps
             | Self::DuplicateKey
             | Self::RequestTooLarge => Code::InvalidArgument,
-            Self::Compacted | Self::FutureRev => Code::OutOfRange,
+            Self::Compacted | Self::FutureRev | Self::LeaseTtlTooLarge => Code::OutOfRange,
             Self::LeaseNotFound => Code::NotFound,
+            Self::LeaseExists => Code::FailedPrecondition,
             Self::Stopped => Code::Unavailable,
             Self::Storage(_) => Code::Internal,
         }
@@ -63,12 +68,15 @@ impl EtcdError {
             Self::Compacted => "etcdserver: mvcc: required revision has been compacted".into(),
             Self::FutureRev => "etcdserver: mvcc: required revision is a future revision".into(),
             Self::LeaseNotFound => "etcdserver: requested lease not found".into(),
+            Self::LeaseExists => "etcdserver: lease already exists".into(),
+            Self::LeaseTtlTooLarge => "etcdserver: too large lease TTL".into(),
             Self::RequestTooLarge => "etcdserver: request is too large".into(),
             Self::Stopped => "etcdserver: server stopped".into(),
             Self::Storage(detail) => format!("etcdserver: storage failure: {detail}"),
         }
     }
 
+    /// A storage failure described by `err`.
     pub(crate) fn storage(err: impl fmt::Display) -> Self {
         Self::Storage(err.to_string())
     }
@@ -87,27 +95,3 @@ impl From<EtcdError> for Status {
         Status::new(err.code(), err.message())
     }
 }
-
-impl From<redb::Error> for EtcdError {
-    fn from(err: redb::Error) -> Self {
-        Self::storage(err)
-    }
-}
-
-macro_rules! from_redb {
-    ($($ty:ty),*) => {$(
-        impl From<$ty> for EtcdError {
-            fn from(err: $ty) -> Self {
-                Self::storage(err)
-            }
-        }
-    )*};
-}
-
-from_redb!(
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::DatabaseError
-);

@@ -129,23 +129,23 @@ impl KeyIndex {
     /// The key as it was at `at_rev`, or `None` if it did not exist then.
     pub fn get(&self, at_rev: i64) -> Option<KeyAt> {
         let generation = self.find_generation(at_rev)?;
-        let n = generation.last_at_or_before(at_rev)?;
+        let position = generation.last_at_or_before(at_rev)?;
         Some(KeyAt {
-            modified: generation.revs[n],
+            modified: generation.revs[position],
             created: generation.created,
-            version: generation.ver - (generation.revs.len() - n - 1) as i64,
+            version: generation.ver - (generation.revs.len() - position - 1) as i64,
         })
     }
 
     /// The generation alive at `at_rev`, if the key was alive then.
     fn find_generation(&self, at_rev: i64) -> Option<&Generation> {
         let last = self.generations.len().checked_sub(1)?;
-        for (i, generation) in self.generations.iter().enumerate().rev() {
+        for (position, generation) in self.generations.iter().enumerate().rev() {
             let (Some(first), Some(tomb)) = (generation.revs.first(), generation.revs.last())
             else {
                 continue;
             };
-            if i != last && tomb.main <= at_rev {
+            if position != last && tomb.main <= at_rev {
                 // The generation ended (its last revision is the tombstone) at or before at_rev.
                 return None;
             }
@@ -184,12 +184,12 @@ impl KeyIndex {
         let last = self.generations.len() - 1;
         let generation = &mut self.generations[gen_idx];
         let rev_idx = generation.last_at_or_before(at_rev);
-        if let Some(n) = rev_idx {
-            available.insert(generation.revs[n]);
+        if let Some(position) = rev_idx {
+            available.insert(generation.revs[position]);
         }
         if !generation.is_empty() {
-            if let Some(n) = rev_idx {
-                generation.revs.drain(..n);
+            if let Some(position) = rev_idx {
+                generation.revs.drain(..position);
             }
             if generation.revs.len() == 1 && gen_idx != last {
                 // Only the tombstone is left: it goes with its generation.

@@ -1,12 +1,11 @@
 //! etcd's KV gRPC service on the embedded store.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::mvcc::Store;
+use super::unsupported::unsupported_service;
 use super::validate::{
     DEFAULT_MAX_TXN_OPS, check_delete_request, check_put_request, check_range_request, check_txn,
 };
@@ -45,66 +44,65 @@ impl KvService {
     }
 }
 
-/// The stream type of `RangeStream`, which is not served yet.
-pub type RangeStream = Pin<Box<dyn Stream<Item = Result<RangeStreamResponse, Status>> + Send>>;
+unsupported_service! {
+    impl Kv for KvService {
+        unary {}
+        streaming {
+            range_stream(RangeRequest) -> RangeStreamStream<RangeStreamResponse> = "RangeStream";
+        }
+        supported {
+            async fn range(
+                &self,
+                request: Request<RangeRequest>,
+            ) -> Result<Response<RangeResponse>, Status> {
+                let request = request.into_inner();
+                check_range_request(&request)?;
+                let mut response = self.store.range(&request)?;
+                self.store.fill_header(&mut response.header);
+                Ok(Response::new(response))
+            }
 
-#[tonic::async_trait]
-impl Kv for KvService {
-    async fn range(
-        &self,
-        request: Request<RangeRequest>,
-    ) -> Result<Response<RangeResponse>, Status> {
-        let request = request.into_inner();
-        check_range_request(&request)?;
-        let mut response = self.store.range(&request)?;
-        self.store.fill_header(&mut response.header);
-        Ok(Response::new(response))
-    }
+            async fn put(
+                &self,
+                request: Request<PutRequest>,
+            ) -> Result<Response<PutResponse>, Status> {
+                let request = request.into_inner();
+                check_put_request(&request)?;
+                let mut response = self.store.put(request).await?;
+                self.store.fill_header(&mut response.header);
+                Ok(Response::new(response))
+            }
 
-    type RangeStreamStream = RangeStream;
+            async fn delete_range(
+                &self,
+                request: Request<DeleteRangeRequest>,
+            ) -> Result<Response<DeleteRangeResponse>, Status> {
+                let request = request.into_inner();
+                check_delete_request(&request)?;
+                let mut response = self.store.delete_range(request).await?;
+                self.store.fill_header(&mut response.header);
+                Ok(Response::new(response))
+            }
 
-    async fn range_stream(
-        &self,
-        _request: Request<RangeRequest>,
-    ) -> Result<Response<Self::RangeStreamStream>, Status> {
-        Err(Status::unimplemented(
-            "embedded backend does not support RangeStream yet",
-        ))
-    }
+            async fn txn(
+                &self,
+                request: Request<TxnRequest>,
+            ) -> Result<Response<TxnResponse>, Status> {
+                let request = request.into_inner();
+                check_txn(&request, self.max_txn_ops)?;
+                let mut response = self.store.txn(request).await?;
+                self.store.fill_header(&mut response.header);
+                Ok(Response::new(response))
+            }
 
-    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        let request = request.into_inner();
-        check_put_request(&request)?;
-        let mut response = self.store.put(request).await?;
-        self.store.fill_header(&mut response.header);
-        Ok(Response::new(response))
-    }
-
-    async fn delete_range(
-        &self,
-        request: Request<DeleteRangeRequest>,
-    ) -> Result<Response<DeleteRangeResponse>, Status> {
-        let request = request.into_inner();
-        check_delete_request(&request)?;
-        let mut response = self.store.delete_range(request).await?;
-        self.store.fill_header(&mut response.header);
-        Ok(Response::new(response))
-    }
-
-    async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        let request = request.into_inner();
-        check_txn(&request, self.max_txn_ops)?;
-        let mut response = self.store.txn(request).await?;
-        self.store.fill_header(&mut response.header);
-        Ok(Response::new(response))
-    }
-
-    async fn compact(
-        &self,
-        request: Request<CompactionRequest>,
-    ) -> Result<Response<CompactionResponse>, Status> {
-        let mut response = self.store.compact(request.into_inner()).await?;
-        self.store.fill_header(&mut response.header);
-        Ok(Response::new(response))
+            async fn compact(
+                &self,
+                request: Request<CompactionRequest>,
+            ) -> Result<Response<CompactionResponse>, Status> {
+                let mut response = self.store.compact(request.into_inner()).await?;
+                self.store.fill_header(&mut response.header);
+                Ok(Response::new(response))
+            }
+        }
     }
 }

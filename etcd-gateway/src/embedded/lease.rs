@@ -15,11 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use tonic::{Code, Status};
-
 use super::apply::LeaseLookup;
 use super::errors::EtcdError;
 use super::mvcc::Store;
+use super::storage::random_id;
 
 /// etcd's largest lease TTL in seconds (`MaxLeaseTTL`).
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
@@ -46,61 +45,6 @@ impl Default for LeaseOptions {
             min_ttl: DEFAULT_MIN_TTL,
             expiry_check: DEFAULT_EXPIRY_CHECK,
         }
-    }
-}
-
-/// A failed lease operation, with etcd's messages and codes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LeaseError {
-    /// The lease does not exist.
-    NotFound,
-    /// A grant of an id that is already granted.
-    Exists,
-    /// A grant with a TTL above [`MAX_LEASE_TTL`].
-    TtlTooLarge,
-    /// The store failed.
-    Store(EtcdError),
-}
-
-impl LeaseError {
-    /// etcd's message, word for word.
-    pub fn message(&self) -> String {
-        match self {
-            Self::NotFound => "etcdserver: requested lease not found".into(),
-            Self::Exists => "etcdserver: lease already exists".into(),
-            Self::TtlTooLarge => "etcdserver: too large lease TTL".into(),
-            Self::Store(err) => err.message(),
-        }
-    }
-
-    /// etcd's gRPC code.
-    pub fn code(&self) -> Code {
-        match self {
-            Self::NotFound => Code::NotFound,
-            Self::Exists => Code::FailedPrecondition,
-            Self::TtlTooLarge => Code::OutOfRange,
-            Self::Store(err) => err.code(),
-        }
-    }
-}
-
-impl std::fmt::Display for LeaseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message())
-    }
-}
-
-impl std::error::Error for LeaseError {}
-
-impl From<EtcdError> for LeaseError {
-    fn from(err: EtcdError) -> Self {
-        Self::Store(err)
-    }
-}
-
-impl From<LeaseError> for Status {
-    fn from(err: LeaseError) -> Self {
-        Status::new(err.code(), err.message())
     }
 }
 
@@ -205,14 +149,14 @@ impl Lessor {
 
     /// etcd's LeaseGrant: grants lease `id` (a random positive id if 0) with `ttl` seconds
     /// (at least the minimum TTL); returns the id, the TTL granted and the store revision.
-    pub async fn grant(&self, id: i64, ttl: i64) -> Result<(i64, i64, i64), LeaseError> {
+    pub async fn grant(&self, id: i64, ttl: i64) -> Result<(i64, i64, i64), EtcdError> {
         let _guard = self.ops.lock().await;
         let id = if id == 0 { self.new_id() } else { id };
         if ttl > MAX_LEASE_TTL {
-            return Err(LeaseError::TtlTooLarge);
+            return Err(EtcdError::LeaseTtlTooLarge);
         }
         if self.table.exists(id) {
-            return Err(LeaseError::Exists);
+            return Err(EtcdError::LeaseExists);
         }
         let ttl = ttl.max(self.options.min_ttl);
         let rev = self.store.lease_grant(id, ttl).await?;
@@ -223,7 +167,7 @@ impl Lessor {
     }
 
     /// etcd's LeaseRevoke: deletes the lease and its keys; returns the store revision after.
-    pub async fn revoke(&self, id: i64) -> Result<i64, LeaseError> {
+    pub async fn revoke(&self, id: i64) -> Result<i64, EtcdError> {
         let _guard = self.ops.lock().await;
         self.revoke_locked(id, |_| true).await
     }
@@ -233,7 +177,7 @@ impl Lessor {
         &self,
         id: i64,
         still: impl FnOnce(&Lease) -> bool,
-    ) -> Result<i64, LeaseError> {
+    ) -> Result<i64, EtcdError> {
         // Forget the lease first: from now on puts with it fail, and the writer deletes the
         // keys attached before.
         let removed = {
@@ -244,19 +188,19 @@ impl Lessor {
             }
         };
         let Some(lease) = removed else {
-            return Err(LeaseError::NotFound);
+            return Err(EtcdError::LeaseNotFound);
         };
         match self.store.lease_revoke(id).await {
             Ok(rev) => Ok(rev),
             Err(err) => {
                 self.table.lock().insert(id, lease);
-                Err(err.into())
+                Err(err)
             }
         }
     }
 
     /// etcd's keep-alive: restarts the lease's full TTL and returns it.
-    pub fn renew(&self, id: i64) -> Result<i64, LeaseError> {
+    pub fn renew(&self, id: i64) -> Result<i64, EtcdError> {
         let now = Instant::now();
         let mut leases = self.table.lock();
         match leases.get_mut(&id) {
@@ -264,7 +208,7 @@ impl Lessor {
                 *lease = Lease::new(lease.ttl, now);
                 Ok(lease.ttl)
             }
-            _ => Err(LeaseError::NotFound),
+            _ => Err(EtcdError::LeaseNotFound),
         }
     }
 
@@ -297,7 +241,7 @@ impl Lessor {
     }
 
     /// Revokes every lease whose time is up.
-    pub async fn revoke_expired(&self) -> Result<(), LeaseError> {
+    pub async fn revoke_expired(&self) -> Result<(), EtcdError> {
         let now = Instant::now();
         let mut expired: Vec<(Instant, i64)> = self
             .table
@@ -314,7 +258,7 @@ impl Lessor {
                 .revoke_locked(id, |lease| lease.expiry <= Instant::now())
                 .await
             {
-                Ok(_) | Err(LeaseError::NotFound) => {}
+                Ok(_) | Err(EtcdError::LeaseNotFound) => {}
                 Err(err) => return Err(err),
             }
         }
@@ -324,7 +268,7 @@ impl Lessor {
     /// A random positive id not in use.
     fn new_id(&self) -> i64 {
         loop {
-            let id = (super::storage::random_id() & (i64::MAX as u64)) as i64;
+            let id = (random_id() & (i64::MAX as u64)) as i64;
             if id != 0 && !self.table.exists(id) {
                 return id;
             }

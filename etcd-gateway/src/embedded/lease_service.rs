@@ -7,7 +7,7 @@ use tonic::codegen::tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::errors::EtcdError;
-use super::lease::{LeaseError, LeaseOptions, Lessor};
+use super::lease::{LeaseOptions, Lessor};
 use super::mvcc::Store;
 use crate::etcdserverpb::lease_server::{Lease, LeaseServer};
 use crate::etcdserverpb::{
@@ -71,7 +71,9 @@ impl LeaseService {
                 };
                 let response = match lessor.renew(request.id) {
                     Ok(ttl) => Ok(keep_alive_response(&lessor, request.id, ttl)),
-                    Err(LeaseError::NotFound) => Ok(keep_alive_response(&lessor, request.id, 0)),
+                    Err(EtcdError::LeaseNotFound) => {
+                        Ok(keep_alive_response(&lessor, request.id, 0))
+                    }
                     Err(err) => Err(Status::from(err)),
                 };
                 let failed = response.is_err();

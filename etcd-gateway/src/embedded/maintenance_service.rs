@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::mvcc::{RAFT_TERM, Store};
 use super::storage::db_path;
-use super::unimplemented::{UnsupportedStream, unsupported};
+use super::unsupported::unsupported_service;
 use crate::etcdserverpb::maintenance_server::{Maintenance, MaintenanceServer};
 use crate::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, DowngradeRequest,
@@ -76,60 +76,26 @@ impl MaintenanceService {
     }
 }
 
-#[tonic::async_trait]
-impl Maintenance for MaintenanceService {
-    async fn alarm(
-        &self,
-        _request: Request<AlarmRequest>,
-    ) -> Result<Response<AlarmResponse>, Status> {
-        Err(unsupported("Alarm"))
-    }
-
-    async fn status(
-        &self,
-        _request: Request<StatusRequest>,
-    ) -> Result<Response<StatusResponse>, Status> {
-        self.status_response().map(Response::new)
-    }
-
-    async fn defragment(
-        &self,
-        _request: Request<DefragmentRequest>,
-    ) -> Result<Response<DefragmentResponse>, Status> {
-        Err(unsupported("Defragment"))
-    }
-
-    async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        Err(unsupported("Hash"))
-    }
-
-    async fn hash_kv(
-        &self,
-        _request: Request<HashKvRequest>,
-    ) -> Result<Response<HashKvResponse>, Status> {
-        Err(unsupported("HashKV"))
-    }
-
-    type SnapshotStream = UnsupportedStream<SnapshotResponse>;
-
-    async fn snapshot(
-        &self,
-        _request: Request<SnapshotRequest>,
-    ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(unsupported("Snapshot"))
-    }
-
-    async fn move_leader(
-        &self,
-        _request: Request<MoveLeaderRequest>,
-    ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(unsupported("MoveLeader"))
-    }
-
-    async fn downgrade(
-        &self,
-        _request: Request<DowngradeRequest>,
-    ) -> Result<Response<DowngradeResponse>, Status> {
-        Err(unsupported("Downgrade"))
+unsupported_service! {
+    impl Maintenance for MaintenanceService {
+        unary {
+            alarm(AlarmRequest) -> AlarmResponse = "Alarm";
+            defragment(DefragmentRequest) -> DefragmentResponse = "Defragment";
+            hash(HashRequest) -> HashResponse = "Hash";
+            hash_kv(HashKvRequest) -> HashKvResponse = "HashKV";
+            move_leader(MoveLeaderRequest) -> MoveLeaderResponse = "MoveLeader";
+            downgrade(DowngradeRequest) -> DowngradeResponse = "Downgrade";
+        }
+        streaming {
+            snapshot(SnapshotRequest) -> SnapshotStream<SnapshotResponse> = "Snapshot";
+        }
+        supported {
+            async fn status(
+                &self,
+                _request: Request<StatusRequest>,
+            ) -> Result<Response<StatusResponse>, Status> {
+                self.status_response().map(Response::new)
+            }
+        }
     }
 }

@@ -1,8 +1,24 @@
 //! An embedded single-member etcd backend: a durable MVCC key-value store with etcd 3.5's
-//! semantics, and etcd's KV gRPC service on it.
+//! semantics, and etcd's gRPC services on it. Layered as etcd's server is, each layer using
+//! only the ones below it:
 //!
-//! - [`key_index`]: the in-memory index of every key's revisions (generations, as in etcd);
-//! - [`storage`]: the redb database file `<data-dir>/db` (rows by revision, meta values);
+//! ```text
+//! server            Embedded: the store and the services, as tonic routes
+//!   services        kv_service  watch_service  lease_service  maintenance_service
+//!                   cluster_service  unsupported   (+ validate: etcd's request checks)
+//!   watch, lease    watcher: watch streams      lease: the Lessor (lease table, expiry)
+//! mvcc              Store (mvcc/store.rs): reads on the published revision, write entry
+//!                   points, history  ──►  writer (mvcc/writer.rs): one thread, batches,
+//!                   one commit per batch, then events, then answers; both on the shared
+//!                   state (mvcc/state.rs)
+//! apply             apply: etcd's range / put / delete-range / txn semantics
+//!   kv_txn          ReadView and WriteCtx: reads at a revision, one request's changes
+//!   key_index       the in-memory index of every key's revisions (generations)
+//! storage           the only module that knows redb: ReadTx, WriteBatch, rows, leases, meta
+//! ```
+//!
+//! - [`storage`]: the database file `<data-dir>/db` (rows by revision, leases, meta values);
+//! - [`key_index`]: the in-memory index of every key's revisions, as in etcd;
 //! - [`mvcc`]: the [`Store`]: concurrent reads, one writer thread with group commit, events
 //!   of every committed revision and history reads for watches;
 //! - [`validate`]: the request checks etcd's gRPC layer does;
@@ -12,7 +28,9 @@
 //!   (`WatchService::new(store)`; [`WatchOptions`] sets the progress interval);
 //! - [`lease`] and [`lease_service`]: the [`Lessor`] (lease table, persistence, expiry) and
 //!   [`LeaseService`], the tonic `Lease` service (`LeaseService::open(store)` inside a Tokio
-//!   runtime, or `LeaseService::new(Lessor::open(store, options)?)`).
+//!   runtime, or `LeaseService::new(Lessor::open(store, options)?)`);
+//! - [`unsupported`]: the answer of every method not provided yet;
+//! - [`server`]: [`Embedded`], everything above opened from a data directory.
 //!
 //! Until a [`Lessor`] is opened on a store, a put with a lease other than 0 fails with
 //! `etcdserver: requested lease not found`.
@@ -22,12 +40,14 @@ pub mod cluster_service;
 pub mod errors;
 pub mod key_index;
 pub mod kv_service;
+mod kv_txn;
 pub mod lease;
 pub mod lease_service;
 pub mod maintenance_service;
 pub mod mvcc;
+pub mod server;
 pub mod storage;
-pub mod unimplemented;
+pub mod unsupported;
 pub mod validate;
 pub mod watch_service;
 pub mod watcher;
@@ -38,8 +58,9 @@ mod tests;
 pub use apply::{LeaseLookup, NoLeases};
 pub use errors::EtcdError;
 pub use kv_service::KvService;
-pub use lease::{LeaseError, LeaseOptions, Lessor};
+pub use lease::{LeaseOptions, Lessor};
 pub use lease_service::LeaseService;
 pub use mvcc::{History, RevisionEvents, Store, StoreOptions};
+pub use server::Embedded;
 pub use watch_service::WatchService;
 pub use watcher::WatchOptions;

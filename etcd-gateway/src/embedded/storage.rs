@@ -1,4 +1,7 @@
-//! The durable part of the store: one redb database file, `<data-dir>/db`.
+//! The storage layer, and the only module that knows redb: one database file,
+//! `<data-dir>/db`, read through a [`ReadTx`] and written through a [`WriteBatch`] (as etcd's
+//! `backend` package is the only one touching bbolt, with its read and batch transactions).
+//! It knows rows, leases and meta values; what they mean is up to the layers above.
 //!
 //! Tables:
 //! - `kv`: key = [`Revision::to_bytes`] (main then sub revision, big-endian, so the table is
@@ -10,26 +13,28 @@
 //! - `lease`: key = lease id, value = the TTL it was granted with (seconds). The remaining
 //!   time is not stored: after a restart every lease starts a full TTL again.
 //!
-//! Every write transaction is committed with redb's default durability (fsync) before any
-//! caller learns of its result.
+//! [`WriteBatch::commit`] commits with redb's default durability (fsync).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    TableDefinition, WriteTransaction,
+};
 
 use super::errors::EtcdError;
-use super::key_index::{Revision, TreeIndex};
+use super::key_index::Revision;
 use crate::mvccpb::KeyValue;
 
 /// Revision-ordered history of every key.
-pub const KV_TABLE: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("kv");
+const KV_TABLE: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("kv");
 /// The granted leases: id to granted TTL in seconds.
-pub const LEASE_TABLE: TableDefinition<i64, i64> = TableDefinition::new("lease");
+const LEASE_TABLE: TableDefinition<i64, i64> = TableDefinition::new("lease");
 /// Named numbers of the store.
-pub const META_TABLE: TableDefinition<&str, i64> = TableDefinition::new("meta");
+const META_TABLE: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
 /// The store revision after the last committed write.
 pub const META_CURRENT_REV: &str = "current_revision";
@@ -49,8 +54,11 @@ pub const ROW_PUT: u8 = 0;
 /// Tag of a row holding a deletion.
 pub const ROW_TOMBSTONE: u8 = 1;
 
+/// One row of the `kv` table: its revision, whether it is a deletion, and the key-value.
+pub type Row = (Revision, bool, KeyValue);
+
 /// The database file inside a data directory.
-pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
+pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("db")
 }
 
@@ -76,9 +84,9 @@ pub fn decode_row(row: &[u8]) -> Result<(bool, KeyValue), EtcdError> {
     Ok((tombstone, kv))
 }
 
-/// Reads rows by revision from a redb table, read-only or inside a write transaction.
+/// Reads rows by revision, from a [`ReadTx`] or inside a [`WriteBatch`].
 pub trait RowSource {
-    /// The row at `rev`.
+    /// The row at `rev`: (is tombstone, key-value).
     fn row(&self, rev: Revision) -> Result<Option<(bool, KeyValue)>, EtcdError>;
 
     /// The key-value written at `rev`, which the index says exists.
@@ -93,74 +101,86 @@ pub trait RowSource {
     }
 }
 
-impl<T> RowSource for T
-where
-    T: ReadableTable<&'static [u8; 16], &'static [u8]>,
-{
-    fn row(&self, rev: Revision) -> Result<Option<(bool, KeyValue)>, EtcdError> {
-        let bytes = rev.to_bytes();
-        match self.get(&bytes)? {
-            Some(guard) => decode_row(guard.value()).map(Some),
-            None => Ok(None),
-        }
+fn read_row(
+    table: &impl ReadableTable<&'static [u8; 16], &'static [u8]>,
+    rev: Revision,
+) -> Result<Option<(bool, KeyValue)>, EtcdError> {
+    match table.get(&rev.to_bytes())? {
+        Some(guard) => decode_row(guard.value()).map(Some),
+        None => Ok(None),
     }
 }
 
-/// What a data directory holds, read at start.
-pub struct Loaded {
-    /// The open database.
-    pub db: Database,
-    /// The rebuilt key index.
-    pub index: TreeIndex,
-    /// The store revision.
-    pub current_rev: i64,
-    /// The last compaction revision, -1 if none.
-    pub compact_rev: i64,
+/// The database of a data directory, with the ids recorded in it.
+#[derive(Debug)]
+pub struct Storage {
+    db: Database,
+    member_id: u64,
+    cluster_id: u64,
+}
+
+impl Storage {
+    /// Opens (creating if needed) the database of `data_dir`; on first start creates the
+    /// tables and chooses the member and cluster ids.
+    pub fn open(data_dir: &Path) -> Result<Self, EtcdError> {
+        std::fs::create_dir_all(data_dir).map_err(EtcdError::storage)?;
+        let db = Database::create(db_path(data_dir))?;
+        let txn = db.begin_write()?;
+        let (member_id, cluster_id) = {
+            let mut meta = txn.open_table(META_TABLE)?;
+            txn.open_table(KV_TABLE)?;
+            txn.open_table(LEASE_TABLE)?;
+            let schema = meta.get(META_SCHEMA)?.map(|guard| guard.value());
+            match schema {
+                None => {
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION)?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(other) => {
+                    return Err(EtcdError::storage(format!(
+                        "unsupported data layout version {other}"
+                    )));
+                }
+            }
+            let member_id = get_or_insert_id(&mut meta, META_MEMBER_ID)?;
+            let cluster_id = get_or_insert_id(&mut meta, META_CLUSTER_ID)?;
+            (member_id, cluster_id)
+        };
+        txn.commit()?;
+        Ok(Self {
+            db,
+            member_id,
+            cluster_id,
+        })
+    }
+
     /// This member's id.
-    pub member_id: u64,
+    pub fn member_id(&self) -> u64 {
+        self.member_id
+    }
+
     /// The cluster's id.
-    pub cluster_id: u64,
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id
+    }
+
+    /// A consistent read of what is committed now.
+    pub fn read(&self) -> Result<ReadTx, EtcdError> {
+        let txn = self.db.begin_read()?;
+        let rows = txn.open_table(KV_TABLE)?;
+        Ok(ReadTx { txn, rows })
+    }
+
+    /// A write transaction; nothing of it is visible or durable before
+    /// [`WriteBatch::commit`].
+    pub fn batch(&self) -> Result<WriteBatch, EtcdError> {
+        Ok(WriteBatch {
+            txn: self.db.begin_write()?,
+        })
+    }
 }
 
-/// Opens (creating if needed) the database of `data_dir`, creates the tables and ids on first
-/// start, and rebuilds the index.
-pub fn open(data_dir: &Path) -> Result<Loaded, EtcdError> {
-    std::fs::create_dir_all(data_dir).map_err(EtcdError::storage)?;
-    let db = Database::create(db_path(data_dir))?;
-    let txn = db.begin_write()?;
-    let (member_id, cluster_id) = {
-        let mut meta = txn.open_table(META_TABLE)?;
-        txn.open_table(KV_TABLE)?;
-        txn.open_table(LEASE_TABLE)?;
-        let schema = meta.get(META_SCHEMA)?.map(|v| v.value());
-        match schema {
-            None => {
-                meta.insert(META_SCHEMA, SCHEMA_VERSION)?;
-            }
-            Some(SCHEMA_VERSION) => {}
-            Some(other) => {
-                return Err(EtcdError::storage(format!(
-                    "unsupported data layout version {other}"
-                )));
-            }
-        }
-        let member_id = get_or_insert_id(&mut meta, META_MEMBER_ID)?;
-        let cluster_id = get_or_insert_id(&mut meta, META_CLUSTER_ID)?;
-        (member_id, cluster_id)
-    };
-    txn.commit()?;
-    let (index, current_rev, compact_rev) = load_index(&db)?;
-    Ok(Loaded {
-        db,
-        index,
-        current_rev,
-        compact_rev,
-        member_id,
-        cluster_id,
-    })
-}
-
-fn get_or_insert_id(meta: &mut redb::Table<&str, i64>, name: &str) -> Result<u64, EtcdError> {
+fn get_or_insert_id(meta: &mut Table<&str, i64>, name: &str) -> Result<u64, EtcdError> {
     if let Some(id) = meta.get(name)? {
         return Ok(id.value() as u64);
     }
@@ -176,7 +196,7 @@ pub(crate) fn random_id() -> u64 {
         hasher.write_u128(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
+                .map(|elapsed| elapsed.as_nanos())
                 .unwrap_or_default(),
         );
         hasher.write_u32(std::process::id());
@@ -187,42 +207,173 @@ pub(crate) fn random_id() -> u64 {
     }
 }
 
-/// Rebuilds the index from the committed rows; returns it with the current and compaction
-/// revisions.
-pub fn load_index(db: &Database) -> Result<(TreeIndex, i64, i64), EtcdError> {
-    let txn = db.begin_read()?;
-    let meta = txn.open_table(META_TABLE)?;
-    let compact_rev = meta.get(META_COMPACT_REV)?.map_or(-1, |v| v.value());
-    let mut current_rev = meta.get(META_CURRENT_REV)?.map_or(1, |v| v.value());
-    let table = txn.open_table(KV_TABLE)?;
-    let mut index = TreeIndex::default();
-    for row in table.range::<&[u8; 16]>(..)? {
-        let (key, value) = row?;
-        let rev = Revision::from_bytes(key.value());
-        let (tombstone, kv) = decode_row(value.value())?;
-        index.restore_row(&kv.key, rev, tombstone, kv.create_revision, kv.version);
-        current_rev = current_rev.max(rev.main);
-    }
-    Ok((index, current_rev.max(compact_rev), compact_rev))
+/// A read transaction: a snapshot of the committed rows, leases and meta values.
+pub struct ReadTx {
+    txn: ReadTransaction,
+    rows: ReadOnlyTable<&'static [u8; 16], &'static [u8]>,
 }
 
-/// The live keys attached to each lease at `rev`, read from the latest row of every key.
-pub fn load_lease_keys(
-    db: &Database,
-    index: &TreeIndex,
-    rev: i64,
-) -> Result<crate::embedded::mvcc::LeaseKeys, EtcdError> {
-    let txn = db.begin_read()?;
-    let table = txn.open_table(KV_TABLE)?;
-    let mut out = crate::embedded::mvcc::LeaseKeys::new();
-    for (key, at) in index.keys(super::key_index::KeyRange::From(&[]), rev) {
-        let kv = table.kv(at.modified)?;
-        if kv.lease != 0 {
-            out.entry(kv.lease).or_default().insert(key);
-        }
+impl ReadTx {
+    /// The recorded (current revision, compaction revision), each `None` if never recorded.
+    pub fn recorded_revisions(&self) -> Result<(Option<i64>, Option<i64>), EtcdError> {
+        let meta = self.txn.open_table(META_TABLE)?;
+        let current = meta.get(META_CURRENT_REV)?.map(|guard| guard.value());
+        let compact = meta.get(META_COMPACT_REV)?.map(|guard| guard.value());
+        Ok((current, compact))
     }
-    Ok(out)
+
+    /// The rows from revision `from` on, in revision order.
+    pub fn rows_from(&self, from: Revision) -> Result<Rows, EtcdError> {
+        let start = from.to_bytes();
+        Ok(Rows {
+            range: self.rows.range::<&[u8; 16]>(&start..)?,
+        })
+    }
+
+    /// The recorded leases: (id, granted TTL) in id order.
+    pub fn leases(&self) -> Result<Vec<(i64, i64)>, EtcdError> {
+        let table = self.txn.open_table(LEASE_TABLE)?;
+        let mut leases = Vec::new();
+        for entry in table.iter()? {
+            let (id, ttl) = entry?;
+            leases.push((id.value(), ttl.value()));
+        }
+        Ok(leases)
+    }
 }
+
+impl RowSource for ReadTx {
+    fn row(&self, rev: Revision) -> Result<Option<(bool, KeyValue)>, EtcdError> {
+        read_row(&self.rows, rev)
+    }
+}
+
+/// Rows in revision order, from [`ReadTx::rows_from`].
+pub struct Rows {
+    range: redb::Range<'static, &'static [u8; 16], &'static [u8]>,
+}
+
+impl Iterator for Rows {
+    type Item = Result<Row, EtcdError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let entry = self.range.next()?;
+        Some(entry.map_err(EtcdError::from).and_then(|(key, value)| {
+            let rev = Revision::from_bytes(key.value());
+            let (tombstone, kv) = decode_row(value.value())?;
+            Ok((rev, tombstone, kv))
+        }))
+    }
+}
+
+/// A write transaction (etcd's batch transaction): row, lease and meta changes that become
+/// durable together on [`WriteBatch::commit`].
+pub struct WriteBatch {
+    txn: WriteTransaction,
+}
+
+impl WriteBatch {
+    /// The `kv` table, for reading and writing rows; one at a time.
+    pub fn rows(&self) -> Result<RowWriter<'_>, EtcdError> {
+        Ok(RowWriter {
+            table: self.txn.open_table(KV_TABLE)?,
+        })
+    }
+
+    /// Records lease `id` with its granted TTL.
+    pub fn put_lease(&self, id: i64, ttl: i64) -> Result<(), EtcdError> {
+        self.txn.open_table(LEASE_TABLE)?.insert(id, ttl)?;
+        Ok(())
+    }
+
+    /// Removes lease `id`.
+    pub fn remove_lease(&self, id: i64) -> Result<(), EtcdError> {
+        self.txn.open_table(LEASE_TABLE)?.remove(id)?;
+        Ok(())
+    }
+
+    /// Records the current revision and, if given, a new compaction revision.
+    pub fn record_revisions(&self, current: i64, compacted: Option<i64>) -> Result<(), EtcdError> {
+        let mut meta = self.txn.open_table(META_TABLE)?;
+        meta.insert(META_CURRENT_REV, current)?;
+        if let Some(compact) = compacted {
+            meta.insert(META_COMPACT_REV, compact)?;
+        }
+        Ok(())
+    }
+
+    /// Commits durably (fsync).
+    pub fn commit(self) -> Result<(), EtcdError> {
+        Ok(self.txn.commit()?)
+    }
+
+    /// Drops every change.
+    pub fn abort(self) -> Result<(), EtcdError> {
+        Ok(self.txn.abort()?)
+    }
+}
+
+/// The `kv` table inside a [`WriteBatch`].
+pub struct RowWriter<'batch> {
+    table: Table<'batch, &'static [u8; 16], &'static [u8]>,
+}
+
+impl RowWriter<'_> {
+    /// Writes the row at `rev`.
+    pub fn insert(
+        &mut self,
+        rev: Revision,
+        tombstone: bool,
+        kv: &KeyValue,
+    ) -> Result<(), EtcdError> {
+        self.table
+            .insert(&rev.to_bytes(), encode_row(tombstone, kv).as_slice())?;
+        Ok(())
+    }
+
+    /// Removes the row at `rev`.
+    pub fn remove(&mut self, rev: Revision) -> Result<(), EtcdError> {
+        self.table.remove(&rev.to_bytes())?;
+        Ok(())
+    }
+
+    /// Removes the rows of main revisions up to `through` that `keep` rejects.
+    pub fn retain_through(
+        &mut self,
+        through: i64,
+        mut keep: impl FnMut(Revision) -> bool,
+    ) -> Result<(), EtcdError> {
+        let end = Revision::new(through + 1, 0).to_bytes();
+        self.table
+            .retain_in::<&[u8; 16], _>(..&end, |key, _| keep(Revision::from_bytes(key)))?;
+        Ok(())
+    }
+}
+
+impl RowSource for RowWriter<'_> {
+    fn row(&self, rev: Revision) -> Result<Option<(bool, KeyValue)>, EtcdError> {
+        read_row(&self.table, rev)
+    }
+}
+
+macro_rules! storage_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for EtcdError {
+            fn from(err: $error) -> Self {
+                Self::storage(err)
+            }
+        }
+    )*};
+}
+
+storage_errors!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
 
 #[cfg(test)]
 mod tests {
@@ -245,19 +396,5 @@ mod tests {
         assert_eq!(decode_row(&encode_row(true, &kv)).unwrap(), (true, kv));
         assert!(decode_row(&[]).is_err());
         assert!(decode_row(&[9]).is_err());
-    }
-
-    #[test]
-    fn ids_are_created_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = open(dir.path()).unwrap();
-        assert_ne!(first.member_id, 0);
-        assert_ne!(first.cluster_id, 0);
-        assert_eq!((first.current_rev, first.compact_rev), (1, -1));
-        let (member, cluster) = (first.member_id, first.cluster_id);
-        drop(first);
-        let again = open(dir.path()).unwrap();
-        assert_eq!((again.member_id, again.cluster_id), (member, cluster));
-        assert!(db_path(dir.path()).is_file());
     }
 }

@@ -12,30 +12,30 @@ use crate::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest, RequestO
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 
 /// Checks a range request.
-pub fn check_range_request(r: &RangeRequest) -> Result<(), EtcdError> {
-    if r.key.is_empty() {
+pub fn check_range_request(request: &RangeRequest) -> Result<(), EtcdError> {
+    if request.key.is_empty() {
         return Err(EtcdError::EmptyKey);
     }
     Ok(())
 }
 
 /// Checks a put request.
-pub fn check_put_request(r: &PutRequest) -> Result<(), EtcdError> {
-    if r.key.is_empty() {
+pub fn check_put_request(request: &PutRequest) -> Result<(), EtcdError> {
+    if request.key.is_empty() {
         return Err(EtcdError::EmptyKey);
     }
-    if r.ignore_value && !r.value.is_empty() {
+    if request.ignore_value && !request.value.is_empty() {
         return Err(EtcdError::ValueProvided);
     }
-    if r.ignore_lease && r.lease != 0 {
+    if request.ignore_lease && request.lease != 0 {
         return Err(EtcdError::LeaseProvided);
     }
     Ok(())
 }
 
 /// Checks a delete request.
-pub fn check_delete_request(r: &DeleteRangeRequest) -> Result<(), EtcdError> {
-    if r.key.is_empty() {
+pub fn check_delete_request(request: &DeleteRangeRequest) -> Result<(), EtcdError> {
+    if request.key.is_empty() {
         return Err(EtcdError::EmptyKey);
     }
     Ok(())
@@ -44,22 +44,26 @@ pub fn check_delete_request(r: &DeleteRangeRequest) -> Result<(), EtcdError> {
 /// Checks a txn: the number of operations of each level (at most `max_ops` for the outer txn,
 /// what is left of it for nested ones), compare keys and every operation; then that no branch
 /// writes a key twice.
-pub fn check_txn(r: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
-    check_txn_request(r, max_ops)?;
-    check_intervals(&r.success)?;
-    check_intervals(&r.failure)?;
+pub fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
+    check_txn_request(request, max_ops)?;
+    check_intervals(&request.success)?;
+    check_intervals(&request.failure)?;
     Ok(())
 }
 
-fn check_txn_request(r: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
-    let opc = r.compare.len().max(r.success.len()).max(r.failure.len());
+fn check_txn_request(request: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
+    let opc = request
+        .compare
+        .len()
+        .max(request.success.len())
+        .max(request.failure.len());
     if opc > max_ops {
         return Err(EtcdError::TooManyOps);
     }
-    if r.compare.iter().any(|c| c.key.is_empty()) {
+    if request.compare.iter().any(|compare| compare.key.is_empty()) {
         return Err(EtcdError::EmptyKey);
     }
-    for op in r.success.iter().chain(&r.failure) {
+    for op in request.success.iter().chain(&request.failure) {
         check_request_op(op, max_ops - opc)?;
     }
     Ok(())
@@ -67,30 +71,31 @@ fn check_txn_request(r: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
 
 fn check_request_op(op: &RequestOp, max_ops: usize) -> Result<(), EtcdError> {
     match &op.request {
-        Some(Request::RequestRange(r)) => check_range_request(r),
-        Some(Request::RequestPut(r)) => check_put_request(r),
-        Some(Request::RequestDeleteRange(r)) => check_delete_request(r),
-        Some(Request::RequestTxn(r)) => check_txn_request(r, max_ops),
+        Some(Request::RequestRange(request)) => check_range_request(request),
+        Some(Request::RequestPut(request)) => check_put_request(request),
+        Some(Request::RequestDeleteRange(request)) => check_delete_request(request),
+        Some(Request::RequestTxn(request)) => check_txn_request(request, max_ops),
         // An empty operation.
         None => Err(EtcdError::KeyNotFound),
     }
 }
 
 /// Whether a txn only reads, in both branches (a nested txn counts as a write).
-pub fn is_txn_readonly(r: &TxnRequest) -> bool {
-    r.success
+pub fn is_txn_readonly(request: &TxnRequest) -> bool {
+    request
+        .success
         .iter()
-        .chain(&r.failure)
+        .chain(&request.failure)
         .all(|op| matches!(op.request, Some(Request::RequestRange(_))))
 }
 
 /// Compares byte strings where the empty string stands for "after every key".
-fn affine_cmp(a: &[u8], b: &[u8]) -> Ordering {
-    match (a.is_empty(), b.is_empty()) {
+fn affine_cmp(left: &[u8], right: &[u8]) -> Ordering {
+    match (left.is_empty(), right.is_empty()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
-        (false, false) => a.cmp(b),
+        (false, false) => left.cmp(right),
     }
 }
 
@@ -111,13 +116,13 @@ impl Interval {
         }
     }
 
-    fn of_delete(r: &DeleteRangeRequest) -> Self {
-        if r.range_end.is_empty() {
-            Self::point(&r.key)
+    fn of_delete(request: &DeleteRangeRequest) -> Self {
+        if request.range_end.is_empty() {
+            Self::point(&request.key)
         } else {
             Self {
-                begin: r.key.clone(),
-                end: r.range_end.clone(),
+                begin: request.key.clone(),
+                end: request.range_end.clone(),
             }
         }
     }
@@ -144,7 +149,7 @@ fn check_intervals(reqs: &[RequestOp]) -> Result<(HashSet<Vec<u8>>, Vec<Interval
     let mut dels: Vec<Interval> = reqs
         .iter()
         .filter_map(|op| match &op.request {
-            Some(Request::RequestDeleteRange(r)) => Some(Interval::of_delete(r)),
+            Some(Request::RequestDeleteRange(request)) => Some(Interval::of_delete(request)),
             _ => None,
         })
         .collect();

@@ -1,5 +1,6 @@
 use super::*;
-use crate::embedded::storage::{KV_TABLE, db_path};
+use crate::embedded::key_index::Revision;
+use crate::embedded::storage::Storage;
 
 /// a=1 (2), a=2 (3), b=1 (4), a=3 (5), delete b (6), c=1 (7).
 async fn sample() -> Env {
@@ -22,20 +23,17 @@ fn at(key: &str, revision: i64) -> RangeRequest {
 
 /// The revisions of the rows left in storage (the store must be closed).
 fn stored_revisions(env: Env) -> (Env, Vec<(i64, i64)>) {
-    use redb::ReadableDatabase;
     let path = env.path();
     let Env { dir, store, kv } = env;
     drop(kv);
     drop(Arc::into_inner(store).unwrap());
     let revs = {
-        let db = redb::Database::open(db_path(&path)).unwrap();
-        let txn = db.begin_read().unwrap();
-        let table = txn.open_table(KV_TABLE).unwrap();
-        table
-            .range::<&[u8; 16]>(..)
+        let storage = Storage::open(&path).unwrap();
+        let rows = storage.read().unwrap();
+        rows.rows_from(Revision::new(0, 0))
             .unwrap()
             .map(|row| {
-                let rev = crate::embedded::key_index::Revision::from_bytes(row.unwrap().0.value());
+                let (rev, _, _) = row.unwrap();
                 (rev.main, rev.sub)
             })
             .collect()

@@ -372,7 +372,7 @@ async fn expired_leases_are_revoked_and_keep_alive_extends() {
     assert_eq!(env.leases().await.leases, vec![LeaseStatus { id: 2 }]);
     assert_eq!(
         env.lease.lessor().renew(1),
-        Err(crate::embedded::LeaseError::NotFound)
+        Err(crate::embedded::EtcdError::LeaseNotFound)
     );
     // Without keep-alives lease 2 expires as well.
     assert_eq!(w.next().await, env.events(5, 0, vec![del_ev("b", 5)]));

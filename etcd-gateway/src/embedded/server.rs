@@ -1,0 +1,118 @@
+//! The embedded backend assembled: the store opened from a data directory and etcd's gRPC
+//! services on it, as [`tonic::service::Routes`] that serve both the in-process transport of
+//! the JSON gateway and etcd's native gRPC API.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use gateway_runtime::GrpcTransport;
+use tonic::service::Routes;
+
+use super::cluster_service::ClusterService;
+use super::errors::EtcdError;
+use super::kv_service::KvService;
+use super::lease_service::LeaseService;
+use super::maintenance_service::MaintenanceService;
+use super::mvcc::{DEFAULT_MAX_REQUEST_BYTES, Store};
+use super::unsupported::Unsupported;
+use super::watch_service::WatchService;
+use crate::etcdserverpb::auth_server::AuthServer;
+use crate::v3electionpb::election_server::ElectionServer;
+use crate::v3lockpb::lock_server::LockServer;
+
+/// What etcd allows on top of `--max-request-bytes` for a received gRPC message (its
+/// `grpcOverheadBytes`); larger messages fail with `ResourceExhausted` before being decoded.
+pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// The embedded backend: the store and etcd's gRPC services on it.
+#[derive(Debug)]
+pub struct Embedded {
+    store: Arc<Store>,
+    data_dir: PathBuf,
+    routes: Routes,
+}
+
+impl Embedded {
+    /// Opens (creating it if needed) the store in `data_dir` and builds the services of the
+    /// member `name`, which clients reach at `client_urls`.
+    pub fn open(
+        data_dir: impl Into<PathBuf>,
+        name: &str,
+        client_urls: Vec<String>,
+    ) -> Result<Self> {
+        let data_dir = data_dir.into();
+        let store = Store::open(&data_dir)
+            .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+        let store = Arc::new(store);
+        let routes = routes(&store, &data_dir, name, client_urls)
+            .context("cannot load the leases of the embedded store")?;
+        Ok(Self {
+            store,
+            data_dir,
+            routes,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The in-process transport: the tonic routes themselves.
+    pub fn transport(&self) -> GrpcTransport {
+        gateway_runtime::transport(self.routes())
+    }
+
+    /// etcd's gRPC services on the store (see [`routes`]).
+    pub fn routes(&self) -> Routes {
+        self.routes.clone()
+    }
+}
+
+/// etcd's gRPC services on `store`: KV, Watch, Lease, Maintenance (`Status`) and Cluster
+/// (`MemberList`); Auth, Election and Lock answer `Unimplemented`. Loads the persisted leases
+/// and starts their expiry, so it must be called inside a Tokio runtime.
+///
+/// Like etcd, a received message may be up to `--max-request-bytes` (etcd's default) plus
+/// [`GRPC_OVERHEAD_BYTES`]; sent messages are not limited.
+pub fn routes(
+    store: &Arc<Store>,
+    data_dir: &Path,
+    name: &str,
+    client_urls: Vec<String>,
+) -> Result<Routes, EtcdError> {
+    let max_received = DEFAULT_MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES;
+    let kv = KvService::new(Arc::clone(store))
+        .into_server()
+        .max_decoding_message_size(max_received);
+    let maintenance = MaintenanceService::new(Arc::clone(store), data_dir)
+        .into_server()
+        .max_decoding_message_size(max_received);
+    let cluster = ClusterService::new(Arc::clone(store), name, client_urls)
+        .into_server()
+        .max_decoding_message_size(max_received);
+    let watch = WatchService::new(Arc::clone(store))
+        .into_server()
+        .max_decoding_message_size(max_received);
+    let lease = LeaseService::open(Arc::clone(store))?
+        .into_server()
+        .max_decoding_message_size(max_received);
+    let auth = AuthServer::new(Unsupported).max_decoding_message_size(max_received);
+    let election = ElectionServer::new(Unsupported).max_decoding_message_size(max_received);
+    let lock = LockServer::new(Unsupported).max_decoding_message_size(max_received);
+    Ok(Routes::new(kv)
+        .add_service(maintenance)
+        .add_service(cluster)
+        .add_service(watch)
+        .add_service(lease)
+        .add_service(auth)
+        .add_service(election)
+        .add_service(lock)
+        .prepare())
+}

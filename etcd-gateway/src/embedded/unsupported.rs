@@ -1,0 +1,158 @@
+//! The one way the embedded backend answers what it does not provide yet: every such method
+//! answers `Unimplemented` with `embedded backend does not support <Method> yet` (the
+//! method's gRPC name), which the JSON gateway turns into HTTP 501.
+//!
+//! `unsupported_service!` writes a service's impl with its unsupported methods answering
+//! [`unsupported`], next to the methods it does provide; [`Unsupported`] is the service
+//! behind Auth, Election and Lock, which provide none.
+
+use std::pin::Pin;
+
+use tonic::Status;
+use tonic::codegen::tokio_stream::Stream;
+
+use crate::etcdserverpb::auth_server::Auth;
+use crate::etcdserverpb::{
+    AuthDisableRequest, AuthDisableResponse, AuthEnableRequest, AuthEnableResponse,
+    AuthRoleAddRequest, AuthRoleAddResponse, AuthRoleDeleteRequest, AuthRoleDeleteResponse,
+    AuthRoleGetRequest, AuthRoleGetResponse, AuthRoleGrantPermissionRequest,
+    AuthRoleGrantPermissionResponse, AuthRoleListRequest, AuthRoleListResponse,
+    AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse, AuthStatusRequest,
+    AuthStatusResponse, AuthUserAddRequest, AuthUserAddResponse, AuthUserChangePasswordRequest,
+    AuthUserChangePasswordResponse, AuthUserDeleteRequest, AuthUserDeleteResponse,
+    AuthUserGetRequest, AuthUserGetResponse, AuthUserGrantRoleRequest, AuthUserGrantRoleResponse,
+    AuthUserListRequest, AuthUserListResponse, AuthUserRevokeRoleRequest,
+    AuthUserRevokeRoleResponse, AuthenticateRequest, AuthenticateResponse,
+};
+use crate::v3electionpb::election_server::Election;
+use crate::v3electionpb::{
+    CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest,
+    ProclaimResponse, ResignRequest, ResignResponse,
+};
+use crate::v3lockpb::lock_server::Lock;
+use crate::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
+
+/// The status every unsupported method answers; `method` is its gRPC name (e.g. `AuthEnable`).
+pub fn unsupported(method: &str) -> Status {
+    Status::unimplemented(format!("embedded backend does not support {method} yet"))
+}
+
+/// A boxed server stream, the stream type of the unsupported streaming methods.
+pub type UnsupportedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Implements a tonic service trait: the methods listed under `unary` and `streaming` answer
+/// [`unsupported`] with the gRPC name given; the items under `supported` are the methods the
+/// service does provide, written as in any `#[tonic::async_trait]` impl.
+///
+/// ```ignore
+/// unsupported_service! {
+///     impl Lock for Unsupported {
+///         unary {
+///             lock(LockRequest) -> LockResponse = "Lock";
+///         }
+///         streaming {
+///             observe(LeaderRequest) -> ObserveStream<LeaderResponse> = "Observe";
+///         }
+///         supported {
+///             async fn unlock(&self, request: Request<UnlockRequest>) -> ... { ... }
+///         }
+///     }
+/// }
+/// ```
+macro_rules! unsupported_service {
+    (
+        impl $service:ident for $implementor:ident {
+            unary {
+                $($fn_name:ident($request:ty) -> $response:ty = $method:literal;)*
+            }
+            $(streaming {
+                $($stream_fn:ident($stream_request:ty)
+                    -> $stream_type:ident<$item:ty> = $stream_method:literal;)*
+            })?
+            $(supported {
+                $($supported:tt)*
+            })?
+        }
+    ) => {
+        #[tonic::async_trait]
+        impl $service for $implementor {
+            $(
+                async fn $fn_name(
+                    &self,
+                    _request: tonic::Request<$request>,
+                ) -> Result<tonic::Response<$response>, tonic::Status> {
+                    Err($crate::embedded::unsupported::unsupported($method))
+                }
+            )*
+            $($(
+                type $stream_type = $crate::embedded::unsupported::UnsupportedStream<$item>;
+
+                async fn $stream_fn(
+                    &self,
+                    _request: tonic::Request<$stream_request>,
+                ) -> Result<tonic::Response<Self::$stream_type>, tonic::Status> {
+                    Err($crate::embedded::unsupported::unsupported($stream_method))
+                }
+            )*)?
+            $($($supported)*)?
+        }
+    };
+}
+
+pub(crate) use unsupported_service;
+
+/// The `Auth`, `Election` and `Lock` services, with every method answering [`unsupported`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unsupported;
+
+unsupported_service! {
+    impl Auth for Unsupported {
+        unary {
+            auth_enable(AuthEnableRequest) -> AuthEnableResponse = "AuthEnable";
+            auth_disable(AuthDisableRequest) -> AuthDisableResponse = "AuthDisable";
+            auth_status(AuthStatusRequest) -> AuthStatusResponse = "AuthStatus";
+            authenticate(AuthenticateRequest) -> AuthenticateResponse = "Authenticate";
+            user_add(AuthUserAddRequest) -> AuthUserAddResponse = "UserAdd";
+            user_get(AuthUserGetRequest) -> AuthUserGetResponse = "UserGet";
+            user_list(AuthUserListRequest) -> AuthUserListResponse = "UserList";
+            user_delete(AuthUserDeleteRequest) -> AuthUserDeleteResponse = "UserDelete";
+            user_change_password(AuthUserChangePasswordRequest)
+                -> AuthUserChangePasswordResponse = "UserChangePassword";
+            user_grant_role(AuthUserGrantRoleRequest)
+                -> AuthUserGrantRoleResponse = "UserGrantRole";
+            user_revoke_role(AuthUserRevokeRoleRequest)
+                -> AuthUserRevokeRoleResponse = "UserRevokeRole";
+            role_add(AuthRoleAddRequest) -> AuthRoleAddResponse = "RoleAdd";
+            role_get(AuthRoleGetRequest) -> AuthRoleGetResponse = "RoleGet";
+            role_list(AuthRoleListRequest) -> AuthRoleListResponse = "RoleList";
+            role_delete(AuthRoleDeleteRequest) -> AuthRoleDeleteResponse = "RoleDelete";
+            role_grant_permission(AuthRoleGrantPermissionRequest)
+                -> AuthRoleGrantPermissionResponse = "RoleGrantPermission";
+            role_revoke_permission(AuthRoleRevokePermissionRequest)
+                -> AuthRoleRevokePermissionResponse = "RoleRevokePermission";
+        }
+    }
+}
+
+unsupported_service! {
+    impl Election for Unsupported {
+        unary {
+            campaign(CampaignRequest) -> CampaignResponse = "Campaign";
+            proclaim(ProclaimRequest) -> ProclaimResponse = "Proclaim";
+            leader(LeaderRequest) -> LeaderResponse = "Leader";
+            resign(ResignRequest) -> ResignResponse = "Resign";
+        }
+        streaming {
+            observe(LeaderRequest) -> ObserveStream<LeaderResponse> = "Observe";
+        }
+    }
+}
+
+unsupported_service! {
+    impl Lock for Unsupported {
+        unary {
+            lock(LockRequest) -> LockResponse = "Lock";
+            unlock(UnlockRequest) -> UnlockResponse = "Unlock";
+        }
+    }
+}
