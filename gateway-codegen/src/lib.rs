@@ -146,7 +146,9 @@ impl Generator {
         }
         let parsed = swagger
             .iter()
-            .map(|(name, text)| serde_json::from_str(text).with_context(|| format!("parsing {name}")))
+            .map(|(name, text)| {
+                serde_json::from_str(text).with_context(|| format!("parsing {name}"))
+            })
             .collect::<Result<Vec<serde_json::Value>>>()?;
         let merged = self
             .merged_swagger

@@ -16,8 +16,7 @@ pub fn parse(text: &str) -> Vec<String> {
 
 /// The paths listed in the manifest file at `path`, as [`parse`].
 pub fn read(path: &Path) -> Result<Vec<String>> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(parse(&text))
 }
 

@@ -74,9 +74,9 @@ fn convert_documents(
             let mut operations = Map::new();
             for (verb, operation) in item.as_object().into_iter().flatten() {
                 let id = operation["operationId"].as_str().unwrap_or_default();
-                let kind = streaming
-                    .get(id)
-                    .with_context(|| format!("operation {id} ({verb} {path}) is not in the model"))?;
+                let kind = streaming.get(id).with_context(|| {
+                    format!("operation {id} ({verb} {path}) is not in the model")
+                })?;
                 operations.insert(verb.clone(), convert_operation(operation, *kind)?);
             }
             paths.insert(relative.to_owned(), Value::Object(operations));

@@ -126,7 +126,11 @@ fn etcd_documents_equal_the_published_ones() {
                 "" => keys(value),
                 key => keys(&value[key]),
             };
-            assert_eq!(pick(&ours_keys), pick(&theirs_keys), "{name}: order of {key:?} keys");
+            assert_eq!(
+                pick(&ours_keys),
+                pick(&theirs_keys),
+                "{name}: order of {key:?} keys"
+            );
         }
         if let Some((line, (a, b))) = ours
             .lines()

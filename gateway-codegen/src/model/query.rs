@@ -87,10 +87,7 @@ impl Walk<'_> {
             Shape::Nested(message) => {
                 let name = message.full_name().to_owned();
                 if stack.contains(&name) {
-                    bail!(
-                        "query parameter {} recurses into {name}",
-                        names.join(".")
-                    );
+                    bail!("query parameter {} recurses into {name}", names.join("."));
                 }
                 stack.push(name);
                 let inner = Prefix {
@@ -117,9 +114,7 @@ fn shape(field: &FieldDescriptor, names: &[String]) -> Result<Shape> {
             Kind::Bool => "boolean",
             Kind::String => "string",
             Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => "string",
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
-                "integer"
-            }
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => "integer",
             _ => bail!("unsupported map key in query parameter {}", names.join(".")),
         };
         return Ok(Shape::Parameter {

@@ -32,7 +32,8 @@ fn resolve(message: &MessageDescriptor, names: &[String]) -> Result<FieldPath> {
     let mut field = None;
     for (index, name) in names.iter().enumerate() {
         if index > 0 {
-            let Some(Kind::Message(next)) = field.as_ref().map(prost_reflect::FieldDescriptor::kind)
+            let Some(Kind::Message(next)) =
+                field.as_ref().map(prost_reflect::FieldDescriptor::kind)
             else {
                 bail!("{} is not a message field", names[..index].join("."));
             };

@@ -19,8 +19,7 @@ pub fn merge(documents: &[Value], title: &str) -> Value {
                 }
             }
         }
-        if let (Some(tags), Some(more)) = (merged["tags"].as_array(), document["tags"].as_array())
-        {
+        if let (Some(tags), Some(more)) = (merged["tags"].as_array(), document["tags"].as_array()) {
             let mut tags = tags.clone();
             let new: Vec<Value> = more
                 .iter()

@@ -188,8 +188,10 @@ impl<'a> Route<'a> {
                     let exclude: Vec<Vec<String>> =
                         variables.iter().map(|v| v.field.names.clone()).collect();
                     let body = schema::message_schema(ctx, &request, &exclude)?;
-                    let definition =
-                        format!("{}Body", ctx.names.get(&fqn(self.method.descriptor.full_name()))?);
+                    let definition = format!(
+                        "{}Body",
+                        ctx.names.get(&fqn(self.method.descriptor.full_name()))?
+                    );
                     definitions.insert(definition.clone(), body.to_json());
                     let schema = Schema::reference(format!("#/definitions/{definition}"));
                     ("body".to_owned(), schema, String::new())
