@@ -134,3 +134,29 @@ fn unsupported_binding_form_fails_naming_method_and_form() {
     assert!(err.contains("shelf.Shelves.GetShelf"), "{err}");
     assert!(err.contains("custom"), "{err}");
 }
+
+/// Generates the fixture `file` of `tests/fixtures/unsupported`, returning the error.
+fn unsupported_fixture_error(file: &str) -> String {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unsupported");
+    Generator::new(fixtures)
+        .include(proto_root())
+        .file(file)
+        .generate()
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn streaming_over_a_general_binding_fails_naming_method_and_form() {
+    let err = unsupported_fixture_error("streams.proto");
+    assert!(err.contains("streams.Shelves/WatchShelf"), "{err}");
+    assert!(err.contains("GET /v1/{name=shelves/*}:watch"), "{err}");
+    assert!(err.contains("streaming"), "{err}");
+}
+
+#[test]
+fn map_query_parameters_fail_naming_method_and_field() {
+    let err = unsupported_fixture_error("labels.proto");
+    assert!(err.contains("labels.Shelves/FindShelves"), "{err}");
+    assert!(err.contains("map field labels"), "{err}");
+}

@@ -16,8 +16,8 @@ pub(super) fn field_path(message: &MessageDescriptor, path: &str) -> Result<Fiel
 /// scalars and enums).
 pub(super) fn path_variable(message: &MessageDescriptor, names: &[String]) -> Result<FieldPath> {
     let resolved = resolve(message, names)?;
-    if let Kind::Message(type_) = resolved.field.kind() {
-        if well_known::json_form(&format!(".{}", type_.full_name())).is_none() {
+    if let Kind::Message(message_type) = resolved.field.kind() {
+        if well_known::json_form(&format!(".{}", message_type.full_name())).is_none() {
             bail!("must be a scalar, enum or well-known type");
         }
         if resolved.field.is_list() {
