@@ -1,17 +1,23 @@
 //! Generates an HTTP/JSON gateway for gRPC services from their `.proto` files.
 //!
-//! The pipeline has three stages, each in its own module:
+//! The pipeline has four stages, each in its own module:
 //! 1. [`load`]: compile the protos to descriptors in pure Rust (no `protoc`).
-//! 2. [`model`]: read every method's `google.api.http` rule into an API model.
-//! 3. `emit`: write Rust — message types, tonic clients and servers, serde impls, and a
-//!    route module that registers one handler per HTTP binding on a
-//!    `gateway_runtime::GatewayRouter`.
+//! 2. [`model`]: read every method's `google.api.http` rule and resolve each binding once
+//!    against the request and response messages: verb, parsed path template, path variables,
+//!    body, response body, query-settable fields, streaming kind.
+//! 3. `emit`: write Rust from the model — message types, tonic clients and servers, serde impls,
+//!    and a route module holding one static `gateway_runtime::binding::Binding` per HTTP binding
+//!    and registering each on a `gateway_runtime::GatewayRouter`.
+//! 4. documents ([`swagger`], [`openapi`]): from the model, one Swagger 2.0 document per proto
+//!    file with services and, when asked for, the merged swagger and an OpenAPI 3.1 document.
 //!
 //! ```no_run
 //! let output = gateway_codegen::Generator::new("proto")
 //!     .file("etcd/api/etcdserverpb/rpc.proto")
+//!     .merged_swagger("etcd API")
 //!     .generate()?;
 //! output.write_to("src/generated")?;
+//! gateway_codegen::write_dir("api".as_ref(), &output.documents())?;
 //! # anyhow::Ok(())
 //! ```
 #![deny(missing_docs)]
@@ -19,10 +25,12 @@
 mod emit;
 mod format;
 pub mod load;
+pub mod manifest;
 pub mod model;
 pub mod openapi;
 pub mod path_template;
 pub mod swagger;
+mod well_known;
 
 use std::{
     collections::BTreeMap,
@@ -33,12 +41,20 @@ use std::{
 use anyhow::{Context, Result};
 
 pub use format::HEADER;
+pub use openapi::OpenApiOptions;
+
+/// File name of the merged swagger document in [`Output::documents`].
+pub const MERGED_SWAGGER_FILE: &str = "swagger.json";
+/// File name of the OpenAPI 3.1 document in [`Output::documents`].
+pub const OPENAPI_FILE: &str = "openapi.json";
 
 /// Configures and runs the generator.
 #[derive(Debug, Clone)]
 pub struct Generator {
     includes: Vec<PathBuf>,
     files: Vec<String>,
+    merged_swagger: Option<String>,
+    openapi: Option<OpenApiOptions>,
 }
 
 impl Generator {
@@ -47,6 +63,8 @@ impl Generator {
         Self {
             includes: vec![include_root.into()],
             files: Vec::new(),
+            merged_swagger: None,
+            openapi: None,
         }
     }
 
@@ -72,6 +90,20 @@ impl Generator {
         files.into_iter().fold(self, Self::file)
     }
 
+    /// Also produces one swagger document of every service, titled `title`
+    /// ([`Output::merged_swagger`]).
+    pub fn merged_swagger(mut self, title: impl Into<String>) -> Self {
+        self.merged_swagger = Some(title.into());
+        self
+    }
+
+    /// Also produces an OpenAPI 3.1 document of what `gateway-runtime` serves
+    /// ([`Output::openapi`]).
+    pub fn openapi(mut self, options: OpenApiOptions) -> Self {
+        self.openapi = Some(options);
+        self
+    }
+
     /// Runs all stages and returns the generated files, in memory.
     pub fn generate(&self) -> Result<Output> {
         let descriptors = load::load(&self.includes, &self.files)?;
@@ -93,11 +125,40 @@ impl Generator {
             .map(|(name, code)| Ok((name.clone(), format::format(&name, code)?)))
             .collect::<Result<_>>()?;
         let swagger = swagger::emit(&descriptors, &api)?;
+        let (merged_swagger, openapi) = self.combined_documents(&api, &swagger)?;
         Ok(Output {
             files,
             swagger,
+            merged_swagger,
+            openapi,
             api,
         })
+    }
+
+    /// The merged swagger and the OpenAPI document, as configured (none without swagger).
+    fn combined_documents(
+        &self,
+        api: &[model::Service],
+        swagger: &BTreeMap<String, String>,
+    ) -> Result<(Option<String>, Option<String>)> {
+        if swagger.is_empty() || (self.merged_swagger.is_none() && self.openapi.is_none()) {
+            return Ok((None, None));
+        }
+        let parsed = swagger
+            .iter()
+            .map(|(name, text)| {
+                serde_json::from_str(text).with_context(|| format!("parsing {name}"))
+            })
+            .collect::<Result<Vec<serde_json::Value>>>()?;
+        let merged = self
+            .merged_swagger
+            .as_ref()
+            .map(|title| format!("{:#}\n", swagger::merge(&parsed, title)));
+        let openapi = match &self.openapi {
+            Some(options) => Some(format!("{:#}\n", openapi::openapi(api, &parsed, options)?)),
+            None => None,
+        };
+        Ok((merged, openapi))
     }
 }
 
@@ -109,7 +170,11 @@ pub struct Output {
     /// `file name → content` of the swagger (OpenAPI 2.0) documents, one per proto file with
     /// services (`rpc.swagger.json` for `rpc.proto`).
     pub swagger: BTreeMap<String, String>,
-    /// The API model the routes were generated from.
+    /// The swagger documents merged into one, when [`Generator::merged_swagger`] asked for it.
+    pub merged_swagger: Option<String>,
+    /// The OpenAPI 3.1 document, when [`Generator::openapi`] asked for it.
+    pub openapi: Option<String>,
+    /// The API model everything was generated from.
     pub api: Vec<model::Service>,
 }
 
@@ -122,6 +187,19 @@ impl Output {
     /// Paths under `dir` that differ from the Rust files, as [`dir_drift`].
     pub fn drift(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         dir_drift(dir.as_ref(), &self.files)
+    }
+
+    /// `file name → content` of every API document: the per-file swagger documents, plus
+    /// [`MERGED_SWAGGER_FILE`] and [`OPENAPI_FILE`] when they were asked for.
+    pub fn documents(&self) -> BTreeMap<String, String> {
+        let mut documents = self.swagger.clone();
+        if let Some(merged) = &self.merged_swagger {
+            documents.insert(MERGED_SWAGGER_FILE.to_owned(), merged.clone());
+        }
+        if let Some(openapi) = &self.openapi {
+            documents.insert(OPENAPI_FILE.to_owned(), openapi.clone());
+        }
+        documents
     }
 }
 

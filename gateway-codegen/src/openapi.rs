@@ -3,8 +3,12 @@
 //! the framing of streamed responses (JSON lines and Server-Sent Events), the API prefixes as
 //! servers, and optional `Authorization`.
 
-use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
+
+use crate::model::{Service, Streaming};
 
 /// Settings of the OpenAPI document.
 #[derive(Debug, Clone)]
@@ -26,8 +30,25 @@ const ERROR: &str = "GatewayError";
 /// Name of the schema of the final error message of a stream.
 const STREAM_ERROR: &str = "GatewayStreamError";
 
-/// Builds the OpenAPI 3.1 document from swagger documents (paths and definitions are merged).
-pub fn openapi(swagger: &[Value], options: &OpenApiOptions) -> Result<Value> {
+/// Builds the OpenAPI 3.1 document from the swagger documents of `api` (paths and definitions
+/// are merged); which operations stream comes from the model.
+pub fn openapi(api: &[Service], swagger: &[Value], options: &OpenApiOptions) -> Result<Value> {
+    let mut streaming = BTreeMap::new();
+    for method in api.iter().flat_map(|service| &service.methods) {
+        for index in 0..method.bindings.len() {
+            streaming.insert(method.operation_id(index), method.streaming);
+        }
+    }
+    convert_documents(swagger, &streaming, options)
+}
+
+/// The OpenAPI 3.1 document of `swagger`, with each operation's streaming kind from
+/// `streaming` (by `operationId`).
+fn convert_documents(
+    swagger: &[Value],
+    streaming: &BTreeMap<String, Streaming>,
+    options: &OpenApiOptions,
+) -> Result<Value> {
     let mut schemas = Map::new();
     let mut paths = Map::new();
     let mut security_schemes = Map::new();
@@ -52,7 +73,11 @@ pub fn openapi(swagger: &[Value], options: &OpenApiOptions) -> Result<Value> {
             };
             let mut operations = Map::new();
             for (verb, operation) in item.as_object().into_iter().flatten() {
-                operations.insert(verb.clone(), operation_3(operation)?);
+                let id = operation["operationId"].as_str().unwrap_or_default();
+                let kind = streaming.get(id).with_context(|| {
+                    format!("operation {id} ({verb} {path}) is not in the model")
+                })?;
+                operations.insert(verb.clone(), convert_operation(operation, *kind)?);
             }
             paths.insert(relative.to_owned(), Value::Object(operations));
         }
@@ -96,8 +121,8 @@ fn object<'a>(document: &'a Value, key: &str) -> impl Iterator<Item = (&'a Strin
         .flatten()
 }
 
-/// One operation, from OpenAPI 2.0 to 3.1.
-fn operation_3(operation: &Value) -> Result<Value> {
+/// One operation of a method with `streaming`, from OpenAPI 2.0 to 3.1.
+fn convert_operation(operation: &Value, streaming: Streaming) -> Result<Value> {
     let mut out = Map::new();
     for key in ["summary", "description", "operationId", "tags"] {
         if let Some(value) = operation.get(key) {
@@ -112,16 +137,11 @@ fn operation_3(operation: &Value) -> Result<Value> {
         .flatten()
     {
         if parameter["in"] == "body" {
-            let description = parameter
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let streaming_input = description.contains("(streaming inputs)");
             let mut body = json!({
                 "required": parameter.get("required").cloned().unwrap_or(Value::Bool(false)),
                 "content": {"application/json": {"schema": rewrite_refs(parameter["schema"].clone())}},
             });
-            if streaming_input {
+            if streaming.client() {
                 body["description"] = json!(
                     "A sequence of request messages: JSON objects separated by whitespace or \
                      newlines (or concatenated), each sent upstream as soon as it has arrived. \
@@ -130,17 +150,14 @@ fn operation_3(operation: &Value) -> Result<Value> {
             }
             out.insert("requestBody".into(), body);
         } else {
-            parameters.push(parameter_3(parameter));
+            parameters.push(convert_parameter(parameter));
         }
     }
     if !parameters.is_empty() {
         out.insert("parameters".into(), Value::Array(parameters));
     }
     let ok = &operation["responses"]["200"];
-    let streaming = ok["description"]
-        .as_str()
-        .is_some_and(|d| d.contains("(streaming responses)"));
-    let success = if streaming {
+    let success = if streaming.server() {
         let result = rewrite_refs(ok["schema"]["properties"]["result"].clone());
         let line = json!({
             "type": "object",
@@ -184,7 +201,7 @@ fn operation_3(operation: &Value) -> Result<Value> {
 }
 
 /// A path or query parameter, from OpenAPI 2.0 to 3.1 (type details move into `schema`).
-fn parameter_3(parameter: &Value) -> Value {
+fn convert_parameter(parameter: &Value) -> Value {
     let mut out = Map::new();
     let mut schema = Map::new();
     for (key, value) in parameter.as_object().into_iter().flatten() {
@@ -288,7 +305,8 @@ mod tests {
             path_prefix: "/v3".into(),
             servers: vec![("/v3".into(), "current".into())],
         };
-        let doc = openapi(&[swagger], &options).unwrap();
+        let streaming = BTreeMap::from([("KV_Range".to_owned(), Streaming::Unary)]);
+        let doc = convert_documents(&[swagger], &streaming, &options).unwrap();
         let op = &doc["paths"]["/kv/range"]["post"];
         assert_eq!(op["operationId"], "KV_Range");
         assert_eq!(

@@ -31,6 +31,8 @@ pub enum Segment {
         field: Vec<String>,
         /// The pattern the value matches; `{name}` means `[Wildcard]`.
         pattern: Vec<Segment>,
+        /// The pattern was written out (`{name=*}`), not implied (`{name}`).
+        explicit: bool,
     },
 }
 
@@ -53,12 +55,25 @@ impl PathTemplate {
         })
     }
 
-    /// The bound variables, in order.
-    pub fn variables(&self) -> impl Iterator<Item = (&[String], &[Segment])> {
+    /// The bound variables, in order: field path, pattern, and whether the pattern was written.
+    pub fn variables(&self) -> impl Iterator<Item = (&[String], &[Segment], bool)> {
         self.segments.iter().filter_map(|segment| match segment {
-            Segment::Variable { field, pattern } => Some((field.as_slice(), pattern.as_slice())),
+            Segment::Variable {
+                field,
+                pattern,
+                explicit,
+            } => Some((field.as_slice(), pattern.as_slice(), *explicit)),
             _ => None,
         })
+    }
+
+    /// Whether the template is a plain path: literal segments and no custom verb.
+    pub fn is_literal(&self) -> bool {
+        self.verb.is_none()
+            && self
+                .segments
+                .iter()
+                .all(|segment| matches!(segment, Segment::Literal(_)))
     }
 }
 
@@ -123,15 +138,19 @@ fn parse_segment(segment: &str, template: &str, allow_variables: bool) -> Result
                 bail!("path template {template:?}: nested variable {variable}");
             }
             let inner = &variable[1..variable.len() - 1];
-            let (field, pattern) = match inner.split_once('=') {
-                Some((field, pattern)) => (field, parse_segments(pattern, template, false)?),
-                None => (inner, vec![Segment::Wildcard]),
+            let (field, pattern, explicit) = match inner.split_once('=') {
+                Some((field, pattern)) => (field, parse_segments(pattern, template, false)?, true),
+                None => (inner, vec![Segment::Wildcard], false),
             };
             let field: Vec<String> = field.split('.').map(str::to_owned).collect();
             if field.iter().any(|part| !is_ident(part)) {
                 bail!("path template {template:?}: bad field path in {variable}");
             }
-            Segment::Variable { field, pattern }
+            Segment::Variable {
+                field,
+                pattern,
+                explicit,
+            }
         }
         literal if literal.contains(['{', '}', '*', '=']) => {
             bail!("path template {template:?}: bad segment {literal:?}")
@@ -171,6 +190,7 @@ mod tests {
                 Variable {
                     field: vec!["book".into(), "name".into()],
                     pattern: vec![lit("shelves"), Wildcard, lit("books"), Wildcard],
+                    explicit: true,
                 }
             ]
         );
@@ -178,6 +198,7 @@ mod tests {
         let t = PathTemplate::parse("/v1/shelves/{shelf}/files/**").unwrap();
         assert_eq!(t.variables().count(), 1);
         assert_eq!(t.segments[4], DeepWildcard);
+        assert!(PathTemplate::parse("/v3/kv/range").unwrap().is_literal());
     }
 
     #[test]

@@ -2,23 +2,22 @@
 
 use std::path::PathBuf;
 
-use gateway_codegen::{Generator, model::Verb};
+use gateway_codegen::{
+    Generator,
+    model::{Streaming, Verb},
+};
 
-const ETCD_PROTOS: &[&str] = &[
-    "etcd/api/etcdserverpb/rpc.proto",
-    "etcd/api/mvccpb/kv.proto",
-    "etcd/api/authpb/auth.proto",
-    "etcd/api/versionpb/version.proto",
-    "etcd/server/etcdserver/api/v3election/v3electionpb/v3election.proto",
-    "etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock.proto",
-];
+/// etcd's API protos, from the repository's manifest.
+fn etcd_protos() -> Vec<String> {
+    gateway_codegen::manifest::parse(include_str!("../../proto/etcd-api-protos.txt"))
+}
 
 fn proto_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto")
 }
 
 fn model() -> Vec<gateway_codegen::model::Service> {
-    let files: Vec<String> = ETCD_PROTOS.iter().map(|s| s.to_string()).collect();
+    let files = etcd_protos();
     let descriptors = gateway_codegen::load::load(&[proto_root()], &files).unwrap();
     gateway_codegen::model::model(&descriptors.pool, &files).unwrap()
 }
@@ -69,7 +68,7 @@ fn range_stream_has_no_binding_and_revoke_has_an_additional_one() {
     };
     let range_stream = method("KV", "RangeStream");
     assert!(range_stream.bindings.is_empty());
-    assert!(range_stream.server_streaming);
+    assert_eq!(range_stream.streaming, Streaming::Server);
 
     let revoke = method("Lease", "LeaseRevoke");
     let paths: Vec<&str> = revoke.bindings.iter().map(|b| b.path.as_str()).collect();
@@ -77,14 +76,14 @@ fn range_stream_has_no_binding_and_revoke_has_an_additional_one() {
     assert!(revoke.bindings.iter().all(|b| b.verb == Verb::Post));
 
     let watch = method("Watch", "Watch");
-    assert!(watch.client_streaming && watch.server_streaming);
+    assert_eq!(watch.streaming, Streaming::Bidi);
     assert_eq!(watch.input, "etcdserverpb.WatchRequest");
     assert_eq!(watch.bindings[0].path, "/v3/watch");
 }
 
 #[test]
 fn generation_is_deterministic_and_marked() {
-    let generator = Generator::new(proto_root()).files(ETCD_PROTOS.iter().copied());
+    let generator = Generator::new(proto_root()).files(etcd_protos());
     let first = generator.generate().unwrap();
     let second = generator.generate().unwrap();
     assert_eq!(first.files, second.files);
@@ -117,8 +116,11 @@ fn generation_is_deterministic_and_marked() {
     assert_eq!(routes.matches(".server_streaming(").count(), 2);
     assert_eq!(routes.matches(".bidi_streaming(").count(), 2);
     assert!(!routes.contains(".unimplemented_stream("));
-    assert!(routes.contains("\"/v3/kv/lease/timetolive\""));
+    assert!(routes.contains("`POST /v3/kv/lease/timetolive`"));
     assert!(routes.contains(".lease_time_to_live(request)"));
+    assert_eq!(routes.matches("impl ServiceClient").count(), 8);
+    assert!(!routes.contains("usize::MAX"));
+    assert!(!routes.contains("{v0}"));
 }
 
 #[test]
@@ -131,4 +133,30 @@ fn unsupported_binding_form_fails_naming_method_and_form() {
         .to_string();
     assert!(err.contains("shelf.Shelves.GetShelf"), "{err}");
     assert!(err.contains("custom"), "{err}");
+}
+
+/// Generates the fixture `file` of `tests/fixtures/unsupported`, returning the error.
+fn unsupported_fixture_error(file: &str) -> String {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unsupported");
+    Generator::new(fixtures)
+        .include(proto_root())
+        .file(file)
+        .generate()
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn streaming_over_a_general_binding_fails_naming_method_and_form() {
+    let err = unsupported_fixture_error("streams.proto");
+    assert!(err.contains("streams.Shelves/WatchShelf"), "{err}");
+    assert!(err.contains("GET /v1/{name=shelves/*}:watch"), "{err}");
+    assert!(err.contains("streaming"), "{err}");
+}
+
+#[test]
+fn map_query_parameters_fail_naming_method_and_field() {
+    let err = unsupported_fixture_error("labels.proto");
+    assert!(err.contains("labels.Shelves/FindShelves"), "{err}");
+    assert!(err.contains("map field labels"), "{err}");
 }

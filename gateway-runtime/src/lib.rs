@@ -6,7 +6,8 @@
 //! * [`error`]: the JSON error shape and the gRPC code → HTTP status table,
 //! * [`metadata`]: request headers → gRPC metadata and deadlines, response metadata → headers,
 //! * [`body`]: size-limited request body reading,
-//! * [`rule`]: general `google.api.http` bindings (path variables, query parameters, body field),
+//! * [`binding`]: `google.api.http` bindings as static data, their router paths and request
+//!   messages (path variables, query parameters, body field),
 //! * [`unary`]: one complete unary call (headers + body → gRPC → JSON response),
 //! * [`stream`]: server-streaming and bidirectional calls, framed as JSON lines or SSE,
 //! * [`websocket`]: every route over a WebSocket,
@@ -17,17 +18,19 @@
 
 #![deny(missing_docs)]
 
+pub mod binding;
 pub mod body;
+mod client;
 pub mod codec;
 mod cors;
 pub mod error;
 pub mod metadata;
 mod router;
-pub mod rule;
 pub mod stream;
 mod transport;
 pub mod unary;
 pub mod websocket;
 
+pub use client::{MessageLimits, ServiceClient};
 pub use router::GatewayRouter;
 pub use transport::{GrpcTransport, transport};

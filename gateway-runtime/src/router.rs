@@ -21,12 +21,13 @@ use futures_util::Stream;
 
 use crate::{
     GrpcTransport,
+    binding::{Binding, request::Captures, template::BindingRoute},
     body::{DEFAULT_MAX_BODY_BYTES, read_body},
+    client::{MessageLimits, ServiceClient},
     codec,
     cors::cors,
     error::error_response,
     error::{error_body, json_response, method_not_allowed, not_found},
-    rule::HttpRule,
     stream::{self, RequestStream},
     unary::{call_unary, try_call_message, unary_response_with},
     websocket,
@@ -37,6 +38,7 @@ use crate::{
 struct Build {
     transport: GrpcTransport,
     max_body_bytes: usize,
+    limits: MessageLimits,
 }
 
 /// Creates a route's endpoint once the final settings are known.
@@ -64,6 +66,7 @@ struct Route {
 pub struct GatewayRouter {
     transport: GrpcTransport,
     max_body_bytes: usize,
+    limits: MessageLimits,
     aliases: Vec<(String, Vec<String>)>,
     routes: Vec<Route>,
 }
@@ -74,6 +77,7 @@ impl GatewayRouter {
         Self {
             transport,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            limits: MessageLimits::default(),
             aliases: Vec::new(),
             routes: Vec::new(),
         }
@@ -96,67 +100,48 @@ impl GatewayRouter {
         self
     }
 
-    /// Registers a unary RPC binding whose HTTP body is the whole request message
-    /// (`body: "*"`). Query strings are ignored.
+    /// Message size limits of every generated client (default: none).
+    pub fn message_limits(mut self, limits: MessageLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Registers a unary RPC binding of any `google.api.http` form: a literal path with the
+    /// whole message as body takes the fast path; path variables, query parameters, a body
+    /// bound to one field or none, and `response_body` are merged as [`crate::binding`]
+    /// describes.
     ///
     /// # Panics
     ///
-    /// If `method` is not one of the standard HTTP methods.
-    pub fn unary<Req, Resp, F, Fut>(self, method: Method, path: &'static str, call: F) -> Self
+    /// If the binding's method is not one of the standard HTTP methods.
+    pub fn unary<C, Req, Resp, F, Fut>(self, binding: &'static Binding, call: F) -> Self
     where
+        C: ServiceClient,
         Req: DeserializeOwned + Default + Send + 'static,
         Resp: Serialize + Send + 'static,
-        F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
+        F: Fn(C, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<tonic::Response<Resp>, Status>> + Send + 'static,
     {
+        let route = Arc::new(BindingRoute::compile(binding));
+        let path = route.path.clone();
         let websocket = call.clone();
         self.endpoint(
-            method,
+            binding.method.clone(),
             path,
             move |build, request: Request| {
                 let transport = build.transport.clone();
                 let limit = build.max_body_bytes;
-                let call = call.clone();
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let body: Bytes = match read_body(body, limit).await {
-                        Ok(body) => body,
-                        Err(response) => return response,
-                    };
-                    call_unary(transport, &parts.headers, &body, call).await
-                }
-            },
-            move |build, socket, headers| {
-                let transport = build.transport.clone();
-                let call = websocket.clone();
-                websocket::unary(socket, headers, transport, call)
-            },
-        )
-    }
-
-    /// Registers a unary RPC binding of any `google.api.http` form: path variables, query
-    /// parameters, a body bound to one field or none, `response_body` (see [`crate::rule`]).
-    ///
-    /// # Panics
-    ///
-    /// If the rule's method is not one of the standard HTTP methods.
-    pub fn unary_rule<Req, Resp, F, Fut>(self, rule: &'static HttpRule, call: F) -> Self
-    where
-        Req: DeserializeOwned + Default + Send + 'static,
-        Resp: Serialize + Send + 'static,
-        F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<tonic::Response<Resp>, Status>> + Send + 'static,
-    {
-        let websocket = call.clone();
-        self.endpoint(
-            rule.method.clone(),
-            rule.route,
-            move |build, request: Request| {
-                let transport = build.transport.clone();
-                let limit = build.max_body_bytes;
-                let call = call.clone();
+                let call = with_client(call.clone(), build.limits);
+                let route = Arc::clone(&route);
                 async move {
                     let (mut parts, body) = request.into_parts();
+                    if route.is_whole_body() {
+                        let body: Bytes = match read_body(body, limit).await {
+                            Ok(body) => body,
+                            Err(response) => return response,
+                        };
+                        return call_unary(transport, &parts.headers, &body, call).await;
+                    }
                     let path = match RawPathParams::from_request_parts(&mut parts, &()).await {
                         Ok(path) => path,
                         Err(rejection) => {
@@ -165,15 +150,19 @@ impl GatewayRouter {
                             )));
                         }
                     };
-                    if !rule.matches_verb(&path) {
+                    let captures: Captures = path
+                        .iter()
+                        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                        .collect();
+                    if !route.matches_verb(&captures) {
                         return crate::error::not_found();
                     }
                     let body = match read_body(body, limit).await {
                         Ok(body) => body,
                         Err(response) => return response,
                     };
-                    let message = rule
-                        .request_json(&parts, &path, &body)
+                    let message = route
+                        .request_json(&captures, parts.uri.query(), &body)
                         .and_then(codec::decode_value::<Req>);
                     let outcome = match message {
                         Ok(message) => {
@@ -182,14 +171,14 @@ impl GatewayRouter {
                         Err(status) => Err(status),
                     };
                     match outcome {
-                        Ok(response) => unary_response_with(response, |m| rule.response_json(m)),
+                        Ok(response) => unary_response_with(response, |m| route.response_json(m)),
                         Err(status) => error_response(&status),
                     }
                 }
             },
             move |build, socket, headers| {
                 let transport = build.transport.clone();
-                let call = websocket.clone();
+                let call = with_client(websocket.clone(), build.limits);
                 websocket::unary(socket, headers, transport, call)
             },
         )
@@ -201,27 +190,28 @@ impl GatewayRouter {
     /// # Panics
     ///
     /// If `method` is not one of the standard HTTP methods.
-    pub fn server_streaming<Req, Resp, S, F, Fut>(
+    pub fn server_streaming<C, Req, Resp, S, F, Fut>(
         self,
-        method: Method,
-        path: &'static str,
+        binding: &'static Binding,
         call: F,
     ) -> Self
     where
+        C: ServiceClient,
         Req: DeserializeOwned + Default + Send + 'static,
         Resp: Serialize + Send + 'static,
         S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-        F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
+        F: Fn(C, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
     {
+        let path = BindingRoute::compile(binding).path;
         let websocket = call.clone();
         self.endpoint(
-            method,
+            binding.method.clone(),
             path,
             move |build, request: Request| {
                 let transport = build.transport.clone();
                 let limit = build.max_body_bytes;
-                let call = call.clone();
+                let call = with_client(call.clone(), build.limits);
                 async move {
                     let (parts, body) = request.into_parts();
                     let body = match read_body(body, limit).await {
@@ -236,7 +226,7 @@ impl GatewayRouter {
             },
             move |build, socket, headers| {
                 let transport = build.transport.clone();
-                let call = websocket.clone();
+                let call = with_client(websocket.clone(), build.limits);
                 websocket::server_streaming(socket, headers, move |request| {
                     call(transport, request)
                 })
@@ -251,31 +241,24 @@ impl GatewayRouter {
     /// # Panics
     ///
     /// If `method` is not one of the standard HTTP methods.
-    pub fn bidi_streaming<Req, Resp, S, F, Fut>(
-        self,
-        method: Method,
-        path: &'static str,
-        call: F,
-    ) -> Self
+    pub fn bidi_streaming<C, Req, Resp, S, F, Fut>(self, binding: &'static Binding, call: F) -> Self
     where
+        C: ServiceClient,
         Req: DeserializeOwned + Default + Send + 'static,
         Resp: Serialize + Send + 'static,
         S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-        F: Fn(GrpcTransport, tonic::Request<RequestStream<Req>>) -> Fut
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        F: Fn(C, tonic::Request<RequestStream<Req>>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
     {
+        let path = BindingRoute::compile(binding).path;
         let websocket = call.clone();
         self.endpoint(
-            method,
+            binding.method.clone(),
             path,
             move |build, request: Request| {
                 let transport = build.transport.clone();
                 let limit = build.max_body_bytes;
-                let call = call.clone();
+                let call = with_client(call.clone(), build.limits);
                 async move {
                     let (parts, body) = request.into_parts();
                     stream::bidi_streaming(&parts.headers, body, limit, |request| {
@@ -286,7 +269,7 @@ impl GatewayRouter {
             },
             move |build, socket, headers| {
                 let transport = build.transport.clone();
-                let call = websocket.clone();
+                let call = with_client(websocket.clone(), build.limits);
                 websocket::bidi_streaming(socket, headers, move |request| call(transport, request))
             },
         )
@@ -297,7 +280,7 @@ impl GatewayRouter {
     fn endpoint<H, Fut, W, WFut>(
         mut self,
         method: Method,
-        path: &'static str,
+        path: String,
         serve: H,
         serve_websocket: W,
     ) -> Self
@@ -323,7 +306,7 @@ impl GatewayRouter {
             handler
         });
         self.routes.push(Route {
-            path: path.to_owned(),
+            path,
             method: Some(method),
             make,
             websocket: Some(websocket),
@@ -331,18 +314,16 @@ impl GatewayRouter {
         self
     }
 
-    /// Registers a streaming binding that is not served yet: it answers 501 with the JSON error
-    /// shape, gRPC code `Unimplemented` and a message naming `rpc`.
+    /// Registers a client-streaming binding, which is not served: it answers 501 with the JSON
+    /// error shape, gRPC code `Unimplemented` and a message naming `binding.rpc`.
     ///
     /// # Panics
     ///
-    /// If `method` is not one of the standard HTTP methods.
-    pub fn unimplemented_stream(
-        mut self,
-        method: Method,
-        path: &'static str,
-        rpc: &'static str,
-    ) -> Self {
+    /// If the binding's method is not one of the standard HTTP methods.
+    pub fn unsupported(mut self, binding: &'static Binding) -> Self {
+        let method = binding.method.clone();
+        let rpc = binding.rpc;
+        let path = BindingRoute::compile(binding).path;
         let filter = method_filter(method.clone());
         let body = error_body(
             Code::Unimplemented,
@@ -355,7 +336,7 @@ impl GatewayRouter {
             })
         });
         self.routes.push(Route {
-            path: path.to_owned(),
+            path,
             method: Some(method),
             make,
             websocket: None,
@@ -392,6 +373,7 @@ impl GatewayRouter {
         let build = Build {
             transport: self.transport,
             max_body_bytes: self.max_body_bytes,
+            limits: self.limits,
         };
 
         let mut by_path: BTreeMap<String, PathRoutes> = BTreeMap::new();
@@ -517,4 +499,16 @@ async fn not_found_handler() -> Response {
 
 async fn method_not_allowed_handler() -> Response {
     method_not_allowed()
+}
+
+/// `call` on a client built from the transport with `limits`.
+fn with_client<C, Req, Out, F>(
+    call: F,
+    limits: MessageLimits,
+) -> impl Fn(GrpcTransport, tonic::Request<Req>) -> Out + Clone
+where
+    C: ServiceClient,
+    F: Fn(C, tonic::Request<Req>) -> Out + Clone,
+{
+    move |transport, request| call(C::from_transport(transport, limits), request)
 }

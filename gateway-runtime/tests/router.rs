@@ -4,7 +4,11 @@ use std::{convert::Infallible, marker::PhantomData, time::Duration};
 
 use axum::{body::Body, extract::State, response::Response, routing::get};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use gateway_runtime::{GatewayRouter, GrpcTransport, transport};
+use gateway_runtime::{
+    GatewayRouter, GrpcTransport, MessageLimits, ServiceClient,
+    binding::{Binding, BodyRule, PathTemplate, Segment},
+    transport,
+};
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -32,13 +36,68 @@ struct EchoResponse {
     custom: Option<String>,
 }
 
+/// The test routes' client: the transport itself.
+struct Client(GrpcTransport);
+
+impl ServiceClient for Client {
+    fn from_transport(transport: GrpcTransport, _limits: MessageLimits) -> Self {
+        Self(transport)
+    }
+}
+
+/// A binding of `rpc` on a literal path with the whole message as body.
+const fn literal(rpc: &'static str, method: Method, segments: &'static [Segment]) -> Binding {
+    Binding {
+        rpc,
+        method,
+        template: PathTemplate {
+            segments,
+            verb: None,
+        },
+        body: BodyRule::Whole,
+        response_body: None,
+        query_fields: &[],
+    }
+}
+
+static ECHO: Binding = literal(
+    "test.Echo/Echo",
+    Method::POST,
+    &[Segment::Literal("v1"), Segment::Literal("echo")],
+);
+static FAIL: Binding = literal(
+    "test.Echo/Fail",
+    Method::POST,
+    &[Segment::Literal("v1"), Segment::Literal("fail")],
+);
+static HANG: Binding = literal(
+    "test.Echo/Hang",
+    Method::POST,
+    &[Segment::Literal("v1"), Segment::Literal("hang")],
+);
+static GRPC: Binding = literal(
+    "test.Echo/Echo",
+    Method::POST,
+    &[Segment::Literal("v1"), Segment::Literal("grpc")],
+);
+static GRPC_PUT: Binding = literal(
+    "test.Echo/Echo",
+    Method::PUT,
+    &[Segment::Literal("v1"), Segment::Literal("grpc")],
+);
+static WATCH: Binding = literal(
+    "test.Watch/Watch",
+    Method::POST,
+    &[Segment::Literal("v1"), Segment::Literal("watch")],
+);
+
 fn ascii(metadata: &tonic::metadata::MetadataMap, key: &str) -> Option<String> {
     metadata.get(key).map(|v| v.to_str().unwrap().to_owned())
 }
 
 /// Answers from the request alone, without touching the transport.
 async fn echo(
-    _transport: GrpcTransport,
+    _client: Client,
     request: tonic::Request<EchoRequest>,
 ) -> Result<tonic::Response<EchoResponse>, Status> {
     let metadata = request.metadata();
@@ -56,14 +115,14 @@ async fn echo(
 }
 
 async fn fail(
-    _transport: GrpcTransport,
+    _client: Client,
     _request: tonic::Request<EchoRequest>,
 ) -> Result<tonic::Response<EchoResponse>, Status> {
     Err(Status::failed_precondition("server: <nope> & \"quoted\""))
 }
 
 async fn hang(
-    _transport: GrpcTransport,
+    _client: Client,
     _request: tonic::Request<EchoRequest>,
 ) -> Result<tonic::Response<EchoResponse>, Status> {
     std::future::pending().await
@@ -71,7 +130,7 @@ async fn hang(
 
 /// Sends the request through the transport with tonic's client, like generated code does.
 async fn grpc_echo(
-    transport: GrpcTransport,
+    Client(transport): Client,
     request: tonic::Request<EchoRequest>,
 ) -> Result<tonic::Response<EchoResponse>, Status> {
     let mut grpc = tonic::client::Grpc::new(transport);
@@ -165,12 +224,12 @@ fn router(transport: GrpcTransport) -> axum::Router {
     GatewayRouter::new(transport)
         .prefix_aliases("/v1/", &["/v1beta/"])
         .max_body_bytes(64)
-        .unary(Method::POST, "/v1/echo", echo)
-        .unary(Method::POST, "/v1/fail", fail)
-        .unary(Method::POST, "/v1/hang", hang)
-        .unary(Method::POST, "/v1/grpc", grpc_echo)
-        .unary(Method::PUT, "/v1/grpc", echo)
-        .unimplemented_stream(Method::POST, "/v1/watch", "test.Watch/Watch")
+        .unary(&ECHO, echo)
+        .unary(&FAIL, fail)
+        .unary(&HANG, hang)
+        .unary(&GRPC, grpc_echo)
+        .unary(&GRPC_PUT, echo)
+        .unsupported(&WATCH)
         .route("/version", get(version))
         .into_router()
 }
@@ -270,7 +329,7 @@ async fn prefix_alias_serves_the_same_route() {
 #[tokio::test]
 async fn aliases_may_be_declared_after_routes() {
     let router = GatewayRouter::new(unreachable_transport())
-        .unary(Method::POST, "/v1/echo", echo)
+        .unary(&ECHO, echo)
         .prefix_aliases("/v1/", &["/v1beta/", "/v1alpha/"])
         .into_router();
     for path in ["/v1/echo", "/v1beta/echo", "/v1alpha/echo"] {
@@ -532,7 +591,7 @@ async fn call_unary_is_reusable_outside_the_router() {
         unreachable_transport(),
         &headers,
         br#"{"key":"k"}"#,
-        echo,
+        |transport, request| echo(Client(transport), request),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);

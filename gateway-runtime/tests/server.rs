@@ -1,6 +1,10 @@
 //! The router behind a real HTTP/1.1 server: connection handling after errors.
 
-use gateway_runtime::{GatewayRouter, GrpcTransport, transport};
+use gateway_runtime::{
+    GatewayRouter, GrpcTransport, MessageLimits, ServiceClient,
+    binding::{Binding, BodyRule, PathTemplate, Segment},
+    transport,
+};
 use http::Method;
 use serde::{Deserialize, Serialize};
 use tokio::{
@@ -14,8 +18,29 @@ struct Message {
     key: String,
 }
 
+/// The test route's client, which answers without the transport.
+struct Client;
+
+impl ServiceClient for Client {
+    fn from_transport(_transport: GrpcTransport, _limits: MessageLimits) -> Self {
+        Self
+    }
+}
+
+static ECHO: Binding = Binding {
+    rpc: "test.Echo/Echo",
+    method: Method::POST,
+    template: PathTemplate {
+        segments: &[Segment::Literal("v1"), Segment::Literal("echo")],
+        verb: None,
+    },
+    body: BodyRule::Whole,
+    response_body: None,
+    query_fields: &[],
+};
+
 async fn echo(
-    _transport: GrpcTransport,
+    _client: Client,
     request: tonic::Request<Message>,
 ) -> Result<tonic::Response<Message>, tonic::Status> {
     Ok(tonic::Response::new(request.into_inner()))
@@ -29,7 +54,7 @@ async fn start() -> std::net::SocketAddr {
     ));
     let router = GatewayRouter::new(transport)
         .max_body_bytes(64)
-        .unary(Method::POST, "/v1/echo", echo)
+        .unary(&ECHO, echo)
         .into_router();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

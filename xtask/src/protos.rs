@@ -2,7 +2,9 @@
 //!
 //! The default source is the crates.io package `etcd-client`, whose `proto/` folder holds
 //! etcd main's API protos byte-identical to etcd's repository, plus the google/api and
-//! protoc-gen-openapiv2 option protos they import.
+//! protoc-gen-openapiv2 option protos they import. Which files: those listed in
+//! `proto/etcd-api-protos.txt` and every proto they import (protobuf's own well-known types
+//! excepted: the compiler has them built in).
 
 use std::{
     fs,
@@ -12,24 +14,15 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+use crate::regenerate::ETCD_PROTOS_MANIFEST;
+
 /// The registry package the protos come from.
 const PACKAGE: &str = "etcd-client";
 /// Accepted versions of it.
 const VERSION_REQ: &str = "0.21";
 
-/// Every file the gateway needs, relative to the include root.
-const FILES: &[&str] = &[
-    "etcd/api/authpb/auth.proto",
-    "etcd/api/etcdserverpb/rpc.proto",
-    "etcd/api/mvccpb/kv.proto",
-    "etcd/api/versionpb/version.proto",
-    "etcd/server/etcdserver/api/v3election/v3electionpb/v3election.proto",
-    "etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock.proto",
-    "google/api/annotations.proto",
-    "google/api/http.proto",
-    "protoc-gen-openapiv2/options/annotations.proto",
-    "protoc-gen-openapiv2/options/openapiv2.proto",
-];
+/// Imports under this directory come with the proto compiler and are not copied.
+const BUILT_IN: &str = "google/protobuf/";
 
 pub fn sync(from: Option<PathBuf>) -> Result<()> {
     let (source, origin) = match from {
@@ -45,20 +38,37 @@ pub fn sync(from: Option<PathBuf>) -> Result<()> {
             )
         }
     };
-    let target = crate::root().join("proto");
-    for file in FILES {
+    let root = crate::root();
+    let target = root.join("proto");
+    let files = with_imports(&source, &root.join(ETCD_PROTOS_MANIFEST))?;
+    for file in &files {
         let from = source.join(file);
         let to = target.join(file);
         fs::create_dir_all(to.parent().expect("file has a parent"))?;
         fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
     }
-    fs::write(target.join("PROVENANCE.md"), provenance(&origin)?)?;
+    fs::write(target.join("PROVENANCE.md"), provenance(&origin, &files)?)?;
     eprintln!(
         "copied {} files from {} into proto/",
-        FILES.len(),
+        files.len(),
         source.display()
     );
     Ok(())
+}
+
+/// The files the manifest lists and everything they import from `source`, sorted.
+fn with_imports(source: &Path, manifest: &Path) -> Result<Vec<String>> {
+    let listed = gateway_codegen::manifest::read(manifest)?;
+    let descriptors = gateway_codegen::load::load(&[source], &listed)?;
+    let mut files: Vec<String> = descriptors
+        .set
+        .file
+        .iter()
+        .map(|file| file.name().to_owned())
+        .filter(|name| !name.starts_with(BUILT_IN))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Finds (fetching if needed) the newest matching `etcd-client` in the cargo registry.
@@ -116,7 +126,7 @@ fn newest_in_registry() -> Result<Option<(PathBuf, String)>> {
     Ok(best.map(|(_, path, version)| (path, version)))
 }
 
-fn provenance(origin: &str) -> Result<String> {
+fn provenance(origin: &str, files: &[String]) -> Result<String> {
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
@@ -124,7 +134,7 @@ fn provenance(origin: &str) -> Result<String> {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|| "unknown".to_owned());
-    let list: String = FILES.iter().map(|f| format!("- `{f}`\n")).collect();
+    let list: String = files.iter().map(|f| format!("- `{f}`\n")).collect();
     Ok(format!(
         "# Provenance of proto/\n\n\
          Input data for the generator; never edited by hand. Refresh with\n\

@@ -1,8 +1,9 @@
 //! Stage 3: Rust output — message types and services, serde impls, routes, and the module file.
 
+mod bindings;
 mod messages;
 mod routes;
-mod rules;
+mod rust_names;
 mod serde;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,7 +41,7 @@ pub fn rust_files(
     }
     files.insert(
         ROUTES_FILE.to_owned(),
-        Code::Tokens(routes::emit(&descriptors.pool, api, &messages.services)?),
+        Code::Tokens(routes::emit(api, &messages.services)?),
     );
     files.insert(MODULE_FILE.to_owned(), Code::Tokens(module_file(&modules)));
     Ok(files)
@@ -58,7 +59,7 @@ pub enum Code {
 fn module_file(modules: &BTreeMap<String, Vec<String>>) -> TokenStream {
     let mut tree = Tree::default();
     for (package, files) in modules {
-        let parts = routes::module_parts(package);
+        let parts = rust_names::module_parts(package);
         tree.insert(&parts, files);
     }
     let body = tree.tokens();

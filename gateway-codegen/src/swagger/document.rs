@@ -37,33 +37,18 @@ pub(super) fn build(
     let mut roots = vec![STATUS.to_owned()];
     let mut tags = Vec::new();
     for service in services {
-        let qualified = match service.package.as_str() {
-            "" => service.name.clone(),
-            package => format!("{package}.{}", service.name),
-        };
-        let descriptor = pool
-            .get_service_by_name(&qualified)
-            .with_context(|| format!("swagger: service {qualified} is not in the pool"))?;
-        tags.push(service_tag(comments, file_name, &descriptor));
+        tags.push(service_tag(comments, file_name, &service.descriptor));
         for method in &service.methods {
-            let method_descriptor = descriptor
-                .methods()
-                .find(|m| m.name() == method.name)
-                .with_context(|| format!("swagger: {qualified} has no method {}", method.name))?;
             if method.bindings.is_empty() {
                 continue;
             }
-            roots.push(fqn(method_descriptor.output().full_name()));
-            roots.extend(definitions::field_types(&method_descriptor.input()));
+            let descriptor = &method.descriptor;
+            roots.push(fqn(descriptor.output().full_name()));
+            roots.extend(definitions::field_types(&descriptor.input()));
             for (index, binding) in method.bindings.iter().enumerate() {
-                let route = Route::new(
-                    descriptor.clone(),
-                    method_descriptor.clone(),
-                    index,
-                    binding,
-                )?;
+                let route = Route::new(method, index, binding);
                 if route.references_request() {
-                    roots.push(fqn(method_descriptor.input().full_name()));
+                    roots.push(fqn(descriptor.input().full_name()));
                 }
                 routes.push(route);
             }

@@ -5,6 +5,7 @@ mod comments;
 mod definitions;
 mod document;
 mod json;
+mod merge;
 mod naming;
 mod operation;
 mod options;
@@ -15,6 +16,8 @@ mod schema;
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
+
+pub use merge::merge;
 
 use crate::{load::Descriptors, model::Service};
 

@@ -9,9 +9,7 @@ use super::{
     comments::{self, Titled},
     fqn,
 };
-
-/// Fully qualified name of `google.protobuf.Empty`.
-const EMPTY: &str = ".google.protobuf.Empty";
+use crate::well_known::{self, EMPTY, LIST_VALUE};
 
 /// A JSON schema object, serialised with its keys in protoc-gen-openapiv2's order.
 #[derive(Debug, Clone, Default)]
@@ -271,31 +269,16 @@ pub(super) fn scalar_type(kind: &Kind) -> (&'static str, Option<&'static str>) {
 
 /// The inline schema of a well-known type, as its proto JSON form.
 pub(super) fn well_known(fqn: &str) -> Option<Schema> {
-    let typed = Schema::typed;
-    Some(match fqn {
-        ".google.protobuf.Timestamp" => typed("string", Some("date-time")),
-        ".google.protobuf.FieldMask"
-        | ".google.protobuf.Duration"
-        | ".google.protobuf.StringValue"
-        | ".google.protobuf.NullValue" => typed("string", None),
-        ".google.protobuf.BytesValue" => typed("string", Some("byte")),
-        ".google.protobuf.Int32Value" => typed("integer", Some("int32")),
-        ".google.protobuf.UInt32Value" => typed("integer", Some("int64")),
-        ".google.protobuf.Int64Value" => typed("string", Some("int64")),
-        ".google.protobuf.UInt64Value" => typed("string", Some("uint64")),
-        ".google.protobuf.FloatValue" => typed("number", Some("float")),
-        ".google.protobuf.DoubleValue" => typed("number", Some("double")),
-        ".google.protobuf.BoolValue" => typed("boolean", None),
-        EMPTY => Schema {
-            properties: Some(Vec::new()),
-            ..typed("object", None)
-        },
-        ".google.protobuf.Struct" => typed("object", None),
-        ".google.protobuf.Value" => Schema::default(),
-        ".google.protobuf.ListValue" => Schema {
-            items: Some(Box::new(typed("object", None))),
-            ..typed("array", None)
-        },
-        _ => return None,
-    })
+    let form = well_known::json_form(fqn)?;
+    let mut schema = Schema {
+        kind: form.kind,
+        format: form.format,
+        ..Schema::default()
+    };
+    match fqn {
+        EMPTY => schema.properties = Some(Vec::new()),
+        LIST_VALUE => schema.items = Some(Box::new(Schema::typed("object", None))),
+        _ => {}
+    }
+    Some(schema)
 }
