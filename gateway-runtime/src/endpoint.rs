@@ -8,7 +8,8 @@
 use std::{future::Future, marker::PhantomData, sync::Arc};
 
 use axum::{
-    extract::{FromRequestParts, RawPathParams, Request, ws::WebSocket},
+    body::Body,
+    extract::{FromRequestParts, RawPathParams, ws::WebSocket},
     response::Response,
 };
 use bytes::Bytes;
@@ -40,25 +41,31 @@ pub(crate) struct Handshake {
     pub(crate) query: Option<String>,
 }
 
+/// One HTTP request to a binding.
+pub(crate) struct HttpExchange {
+    pub(crate) state: GatewayState,
+    pub(crate) context: RequestContext,
+    pub(crate) parts: Parts,
+    pub(crate) body: Body,
+}
+
+/// One accepted WebSocket of a binding.
+pub(crate) struct WebSocketSession {
+    pub(crate) state: GatewayState,
+    pub(crate) handshake: Handshake,
+    pub(crate) socket: WebSocket,
+}
+
 /// How one binding is served.
 pub(crate) trait Endpoint: Send + Sync + 'static {
-    /// Where the binding is served.
-    fn route(&self) -> &BindingRoute;
-
     /// Answers one HTTP request.
-    fn serve_http(
-        self: Arc<Self>,
-        state: GatewayState,
-        context: RequestContext,
-        request: Request,
-    ) -> impl Future<Output = Response> + Send;
+    fn serve_http(self: Arc<Self>, exchange: HttpExchange)
+    -> impl Future<Output = Response> + Send;
 
     /// Serves one accepted WebSocket.
     fn serve_websocket(
         self: Arc<Self>,
-        state: GatewayState,
-        handshake: Handshake,
-        socket: WebSocket,
+        session: WebSocketSession,
     ) -> impl Future<Output = ()> + Send;
 }
 
@@ -68,6 +75,13 @@ pub(crate) struct BindingEndpoint<Kind, C, Req, F> {
     route: BindingRoute,
     call: F,
     signature: PhantomData<fn(Kind, C, Req)>,
+}
+
+impl<Kind, C, Req, F> BindingEndpoint<Kind, C, Req, F> {
+    /// Where the binding is served.
+    pub(crate) fn route(&self) -> &BindingRoute {
+        &self.route
+    }
 }
 
 /// Unary calls, of every binding form.
@@ -97,25 +111,21 @@ where
     fn invoke(&self, state: &GatewayState, request: tonic::Request<Req>) -> Out {
         (self.call)(state.client(), request)
     }
-}
 
-impl<C, Req, Resp, F, Fut> BindingEndpoint<Unary, C, Req, F>
-where
-    C: ServiceClient,
-    Req: DeserializeOwned + Default + Send + 'static,
-    Resp: Serialize + Send + 'static,
-    F: Fn(C, tonic::Request<Req>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<tonic::Response<Resp>, Status>> + Send + 'static,
-{
-    /// The call's outcome for one request body.
-    async fn outcome(
+    /// A unary call's outcome for one request body: the message decoded from the body alone,
+    /// or merged from the path captures, query and body.
+    async fn unary_outcome<Resp>(
         &self,
         state: &GatewayState,
         context: &RequestContext,
         captures: &Captures,
         query: Option<&str>,
         body: &[u8],
-    ) -> Result<tonic::Response<Resp>, Status> {
+    ) -> Result<tonic::Response<Resp>, Status>
+    where
+        Req: DeserializeOwned + Default,
+        Out: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
         let message: Req = if self.route.is_whole_body() {
             codec::decode(body)?
         } else {
@@ -135,17 +145,13 @@ where
     F: Fn(C, tonic::Request<Req>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<tonic::Response<Resp>, Status>> + Send + 'static,
 {
-    fn route(&self) -> &BindingRoute {
-        &self.route
-    }
-
-    async fn serve_http(
-        self: Arc<Self>,
-        state: GatewayState,
-        context: RequestContext,
-        request: Request,
-    ) -> Response {
-        let (mut parts, body) = request.into_parts();
+    async fn serve_http(self: Arc<Self>, exchange: HttpExchange) -> Response {
+        let HttpExchange {
+            state,
+            context,
+            mut parts,
+            body,
+        } = exchange;
         let captures = match captures(&mut parts).await {
             Ok(captures) => captures,
             Err(status) => return error_response(&status),
@@ -158,24 +164,24 @@ where
             Err(response) => return response,
         };
         let outcome = self
-            .outcome(&state, &context, &captures, parts.uri.query(), &body)
+            .unary_outcome(&state, &context, &captures, parts.uri.query(), &body)
             .await;
         unary_response(outcome, |message| self.route.response_json(message))
     }
 
-    async fn serve_websocket(
-        self: Arc<Self>,
-        state: GatewayState,
-        handshake: Handshake,
-        socket: WebSocket,
-    ) {
+    async fn serve_websocket(self: Arc<Self>, session: WebSocketSession) {
+        let WebSocketSession {
+            state,
+            handshake,
+            socket,
+        } = session;
         let (endpoint, state, handshake) = (&*self, &state, &handshake);
         let answer = move |payload: Bytes| async move {
             let outcome = match &handshake.context {
                 Ok(context) => {
                     let query = handshake.query.as_deref();
                     endpoint
-                        .outcome(state, context, &handshake.captures, query, &payload)
+                        .unary_outcome(state, context, &handshake.captures, query, &payload)
                         .await
                 }
                 Err(status) => Err(status.clone()),
@@ -198,38 +204,19 @@ where
     F: Fn(C, tonic::Request<Req>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
 {
-    fn route(&self) -> &BindingRoute {
-        &self.route
-    }
-
-    async fn serve_http(
-        self: Arc<Self>,
-        state: GatewayState,
-        context: RequestContext,
-        request: Request,
-    ) -> Response {
-        let (parts, body) = request.into_parts();
-        let body = match read_body(body, state.max_body_bytes).await {
+    async fn serve_http(self: Arc<Self>, exchange: HttpExchange) -> Response {
+        let framing = Framing::negotiate(&exchange.parts.headers);
+        let body = match read_body(exchange.body, exchange.state.max_body_bytes).await {
             Ok(body) => body,
             Err(response) => return response,
         };
-        let framing = Framing::negotiate(&parts.headers);
-        stream::server_streaming(&context, framing, &body, |request| {
-            self.invoke(&state, request)
-        })
-        .await
+        let call = |request| self.invoke(&exchange.state, request);
+        stream::server_streaming(&exchange.context, framing, &body, call).await
     }
 
-    async fn serve_websocket(
-        self: Arc<Self>,
-        state: GatewayState,
-        handshake: Handshake,
-        socket: WebSocket,
-    ) {
-        websocket::server_streaming(socket, handshake.context, |request| {
-            self.invoke(&state, request)
-        })
-        .await;
+    async fn serve_websocket(self: Arc<Self>, session: WebSocketSession) {
+        let call = |request| self.invoke(&session.state, request);
+        websocket::server_streaming(session.socket, session.handshake.context, call).await;
     }
 }
 
@@ -242,34 +229,16 @@ where
     F: Fn(C, tonic::Request<RequestStream<Req>>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<tonic::Response<S>, Status>> + Send + 'static,
 {
-    fn route(&self) -> &BindingRoute {
-        &self.route
+    async fn serve_http(self: Arc<Self>, exchange: HttpExchange) -> Response {
+        let framing = Framing::negotiate(&exchange.parts.headers);
+        let limit = exchange.state.max_body_bytes;
+        let call = |request| self.invoke(&exchange.state, request);
+        stream::bidi_streaming(&exchange.context, framing, exchange.body, limit, call).await
     }
 
-    async fn serve_http(
-        self: Arc<Self>,
-        state: GatewayState,
-        context: RequestContext,
-        request: Request,
-    ) -> Response {
-        let (parts, body) = request.into_parts();
-        let framing = Framing::negotiate(&parts.headers);
-        stream::bidi_streaming(&context, framing, body, state.max_body_bytes, |request| {
-            self.invoke(&state, request)
-        })
-        .await
-    }
-
-    async fn serve_websocket(
-        self: Arc<Self>,
-        state: GatewayState,
-        handshake: Handshake,
-        socket: WebSocket,
-    ) {
-        websocket::bidi_streaming(socket, handshake.context, |request| {
-            self.invoke(&state, request)
-        })
-        .await;
+    async fn serve_websocket(self: Arc<Self>, session: WebSocketSession) {
+        let call = |request| self.invoke(&session.state, request);
+        websocket::bidi_streaming(session.socket, session.handshake.context, call).await;
     }
 }
 

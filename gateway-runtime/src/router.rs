@@ -6,7 +6,7 @@ use axum::{
     Router,
     extract::{
         Request, State,
-        ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+        ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
     response::Response,
     routing::{MethodFilter, MethodRouter},
@@ -23,15 +23,17 @@ use crate::{
     client::{MessageLimits, ServiceClient},
     context::{BEARER_PROTOCOL, RequestContext},
     cors,
-    endpoint::{BidiStream, BindingEndpoint, Endpoint, Handshake, ServerStream, Unary, captures},
+    endpoint::{
+        BidiStream, BindingEndpoint, Endpoint, Handshake, HttpExchange, ServerStream, Unary,
+        WebSocketSession, captures,
+    },
     error::{error_body, json_response, method_not_allowed, not_found},
     state::GatewayState,
     stream::RequestStream,
 };
 
 /// Serves one accepted WebSocket of a binding.
-type WebSocketHandler =
-    Arc<dyn Fn(GatewayState, Handshake, WebSocket) -> BoxFuture<'static, ()> + Send + Sync>;
+type WebSocketHandler = Arc<dyn Fn(WebSocketSession) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// One registered route.
 struct Route {
@@ -195,7 +197,10 @@ impl GatewayRouter {
 
     /// Registers a binding's endpoint: its HTTP method on its path, and WebSocket upgrades of
     /// that path.
-    fn endpoint<E: Endpoint>(mut self, endpoint: E) -> Self {
+    fn endpoint<Kind, C, Req, F>(mut self, endpoint: BindingEndpoint<Kind, C, Req, F>) -> Self
+    where
+        BindingEndpoint<Kind, C, Req, F>: Endpoint,
+    {
         let path = endpoint.route().path.clone();
         let method = endpoint.route().binding.method.clone();
         let endpoint = Arc::new(endpoint);
@@ -206,13 +211,19 @@ impl GatewayRouter {
                 move |State(state): State<GatewayState>,
                       context: RequestContext,
                       request: Request| {
-                    Arc::clone(&endpoint).serve_http(state, context, request)
+                    let (parts, body) = request.into_parts();
+                    let exchange = HttpExchange {
+                        state,
+                        context,
+                        parts,
+                        body,
+                    };
+                    Arc::clone(&endpoint).serve_http(exchange)
                 },
             )
         };
-        let websocket: WebSocketHandler = Arc::new(move |state, handshake, socket| {
-            Box::pin(Arc::clone(&endpoint).serve_websocket(state, handshake, socket))
-        });
+        let websocket: WebSocketHandler =
+            Arc::new(move |session| Box::pin(Arc::clone(&endpoint).serve_websocket(session)));
         self.routes.push(Route {
             path,
             method: Some(method),
@@ -333,7 +344,13 @@ fn websocket_route(handler: WebSocketHandler, allow: HeaderValue) -> MethodRoute
                 } else {
                     upgrade
                 };
-                upgrade.on_upgrade(move |socket| handler(state, handshake, socket))
+                upgrade.on_upgrade(move |socket| {
+                    handler(WebSocketSession {
+                        state,
+                        handshake,
+                        socket,
+                    })
+                })
             }
         },
     )
