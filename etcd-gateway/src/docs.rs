@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
-use gateway_runtime::GrpcTransport;
+use gateway_runtime::GatewayState;
 
 const OPENAPI: &str = include_str!("../api/openapi.json");
 const SWAGGER: &str = include_str!("../api/swagger.json");
@@ -29,7 +29,7 @@ const PER_FILE: &[(&str, &str)] = &[
 const PAGE: &str = include_str!("docs/index.html");
 
 /// The routes: `(path, handler)`.
-pub fn routes() -> Vec<(&'static str, MethodRouter<GrpcTransport>)> {
+pub fn routes() -> Vec<(&'static str, MethodRouter<GatewayState>)> {
     vec![
         ("/openapi.json", get(|| async { json(OPENAPI) })),
         ("/swagger.json", get(|| async { json(SWAGGER) })),

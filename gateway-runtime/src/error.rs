@@ -10,7 +10,7 @@ use std::io::Write as _;
 use tonic::{Code, Status};
 
 /// Maps a gRPC code to an HTTP status using grpc-gateway v1.16's table.
-pub fn http_status(code: Code) -> StatusCode {
+pub(crate) fn http_status(code: Code) -> StatusCode {
     match code {
         Code::Ok => StatusCode::OK,
         Code::Cancelled => StatusCode::REQUEST_TIMEOUT,
@@ -33,7 +33,7 @@ pub fn http_status(code: Code) -> StatusCode {
 }
 
 /// Serializes the error body `{"error":MSG,"code":N,"message":MSG}`.
-pub fn error_body(code: Code, message: &str) -> Bytes {
+pub(crate) fn error_body(code: Code, message: &str) -> Bytes {
     let escaped = serde_json::to_string(message).expect("a string always serializes");
     let code = code as i32;
     let mut body = Vec::with_capacity(2 * escaped.len() + 40);
@@ -54,7 +54,7 @@ pub fn error_response(status: &Status) -> Response {
 
 /// The JSON error response for a gRPC status, with an explicit HTTP status
 /// (e.g. 413 for an oversized body, whose gRPC code alone would map to 429).
-pub fn error_response_with(http: StatusCode, status: &Status) -> Response {
+pub(crate) fn error_response_with(http: StatusCode, status: &Status) -> Response {
     json_response(http, error_body(status.code(), status.message()))
 }
 
@@ -79,7 +79,7 @@ pub fn not_found() -> Response {
 
 /// 405 for a known path requested with a method it does not serve:
 /// `{"error":"Method Not Allowed","code":12,"message":"Method Not Allowed"}`.
-pub fn method_not_allowed() -> Response {
+pub(crate) fn method_not_allowed() -> Response {
     json_response(
         StatusCode::METHOD_NOT_ALLOWED,
         Bytes::from_static(

@@ -1,36 +1,46 @@
 //! Runtime for HTTP/JSON gateways in front of gRPC services.
 //!
-//! Generated route handlers call into this crate; every HTTP concern lives here:
+//! Generated route modules describe each HTTP binding as static data ([`binding`]) and
+//! register it on a [`GatewayRouter`] with a call on a generated client ([`ServiceClient`]);
+//! every HTTP concern lives here:
 //!
-//! * [`codec`]: JSON request decoding and response encoding,
+//! * [`binding`]: `google.api.http` bindings as data; their path templates compiled into router
+//!   paths, and request messages merged from path variables, query parameters and body,
+//! * `router` / `endpoint`: the route table ([`GatewayRouter`], an [`axum::Router`] with
+//!   [`GatewayState`]) and one endpoint per binding (unary, server stream, bidirectional
+//!   stream), each served over HTTP and WebSocket,
+//! * `context`: the request context read once from the headers (gRPC metadata, the
+//!   `Grpc-Timeout` deadline, a WebSocket handshake's token), with `metadata` mapping headers
+//!   to metadata and response metadata back to headers,
+//! * `unary`, [`stream`] (JSON lines or Server-Sent Events), `websocket`: the three ways a call
+//!   is carried,
+//! * `codec`, `body`: JSON decoding and encoding, size-limited request bodies,
 //! * [`error`]: the JSON error shape and the gRPC code → HTTP status table,
-//! * [`metadata`]: request headers → gRPC metadata and deadlines, response metadata → headers,
-//! * [`body`]: size-limited request body reading,
-//! * [`binding`]: `google.api.http` bindings as static data, their router paths and request
-//!   messages (path variables, query parameters, body field),
-//! * [`unary`]: one complete unary call (headers + body → gRPC → JSON response),
-//! * [`stream`]: server-streaming and bidirectional calls, framed as JSON lines or SSE,
-//! * [`websocket`]: every route over a WebSocket,
-//! * [`GatewayRouter`]: the route table builder producing an [`axum::Router`],
-//! * [`GrpcTransport`] / [`transport`]: the type-erased gRPC service every call goes through.
+//! * `cors`: CORS headers and the blanket `OPTIONS` answer,
+//! * [`GrpcTransport`] / [`transport`]: the type-erased gRPC service every call goes through,
+//!   with [`MessageLimits`] applied to every client.
 //!
 //! The crate knows nothing about any particular gRPC API.
 
 #![deny(missing_docs)]
 
 pub mod binding;
-pub mod body;
+mod body;
 mod client;
-pub mod codec;
+mod codec;
+mod context;
 mod cors;
+mod endpoint;
 pub mod error;
-pub mod metadata;
+mod metadata;
 mod router;
+mod state;
 pub mod stream;
 mod transport;
-pub mod unary;
-pub mod websocket;
+mod unary;
+mod websocket;
 
 pub use client::{MessageLimits, ServiceClient};
 pub use router::GatewayRouter;
+pub use state::GatewayState;
 pub use transport::{GrpcTransport, transport};

@@ -13,21 +13,17 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use tonic::{Status, metadata::MetadataMap};
 
 /// Prefix of request and response headers that carry gRPC metadata (lowercase).
-pub const METADATA_HEADER_PREFIX: &str = "grpc-metadata-";
+pub(crate) const METADATA_HEADER_PREFIX: &str = "grpc-metadata-";
 
 /// The request header carrying a gRPC deadline.
-pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// The longest deadline passed on; tonic cannot encode anything longer.
 const MAX_TIMEOUT: Duration = Duration::from_secs(99_999_999 * 3600);
 
-/// Builds the gRPC request metadata for an incoming HTTP request.
-///
-/// The metadata holds the forwarded `authorization` and `Grpc-Metadata-*` entries and, when a
-/// `Grpc-Timeout` header is present, the normalized `grpc-timeout` entry. A malformed
-/// `Grpc-Timeout` is [`tonic::Code::InvalidArgument`] `invalid grpc-timeout: <value>`.
-pub fn request_metadata(headers: &HeaderMap) -> Result<MetadataMap, Status> {
-    let timeout = grpc_timeout(headers)?;
+/// The gRPC metadata forwarded from an incoming request's headers: `authorization` and the
+/// `Grpc-Metadata-*` entries (the deadline is read separately, by [`grpc_timeout`]).
+pub(crate) fn forwarded_metadata(headers: &HeaderMap) -> MetadataMap {
     let mut forwarded = HeaderMap::new();
 
     for value in headers.get_all(header::AUTHORIZATION) {
@@ -47,21 +43,12 @@ pub fn request_metadata(headers: &HeaderMap) -> Result<MetadataMap, Status> {
             forwarded.append(key, value.clone());
         }
     }
-
-    let mut request = tonic::Request::from_parts(
-        MetadataMap::from_headers(forwarded),
-        tonic::Extensions::default(),
-        (),
-    );
-    if let Some(timeout) = timeout {
-        request.set_timeout(timeout);
-    }
-    Ok(request.into_parts().0)
+    MetadataMap::from_headers(forwarded)
 }
 
 /// Reads the `Grpc-Timeout` header: `Ok(None)` when absent, an
 /// [`tonic::Code::InvalidArgument`] status when malformed.
-pub fn grpc_timeout(headers: &HeaderMap) -> Result<Option<Duration>, Status> {
+pub(crate) fn grpc_timeout(headers: &HeaderMap) -> Result<Option<Duration>, Status> {
     let Some(value) = headers.get(GRPC_TIMEOUT) else {
         return Ok(None);
     };
@@ -78,7 +65,7 @@ pub fn grpc_timeout(headers: &HeaderMap) -> Result<Option<Duration>, Status> {
 /// (minutes), `S` (seconds), `m` (milliseconds), `u` (microseconds) or `n` (nanoseconds).
 ///
 /// Returns `None` when malformed. Values too large to forward are capped.
-pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
+pub(crate) fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
     let (&unit, digits) = value.split_last()?;
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -101,7 +88,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
 /// Adds gRPC response metadata to HTTP response headers as `Grpc-Metadata-<key>`.
 ///
 /// Binary (`-bin`) entries and reserved `grpc-*` entries (status trailers) are skipped.
-pub fn forward_response_metadata(metadata: MetadataMap, headers: &mut HeaderMap) {
+pub(crate) fn forward_response_metadata(metadata: MetadataMap, headers: &mut HeaderMap) {
     let metadata = metadata.into_headers();
     for (key, value) in &metadata {
         let key = key.as_str();
@@ -180,6 +167,7 @@ fn is_ascii_value(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::RequestContext;
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -193,7 +181,7 @@ mod tests {
     }
 
     fn forwarded(pairs: &[(&str, &[u8])]) -> Vec<(String, String)> {
-        let metadata = request_metadata(&headers(pairs)).unwrap().into_headers();
+        let metadata = forwarded_metadata(&headers(pairs)).into_headers();
         let mut entries: Vec<_> = metadata
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
@@ -277,8 +265,9 @@ mod tests {
             grpc_timeout(&map).unwrap(),
             Some(Duration::from_millis(1500))
         );
-        let metadata = request_metadata(&map).unwrap();
-        assert_eq!(metadata.get("grpc-timeout").unwrap(), "1500000u");
+        let context = RequestContext::from_headers(&map).unwrap();
+        let request = context.unary_request(());
+        assert_eq!(request.metadata().get("grpc-timeout").unwrap(), "1500000u");
         assert_eq!(grpc_timeout(&HeaderMap::new()).unwrap(), None);
     }
 
@@ -315,7 +304,8 @@ mod tests {
         ] {
             assert_eq!(parse_grpc_timeout(value), None, "{value:?}");
         }
-        let status = request_metadata(&headers(&[("grpc-timeout", b"bogus")])).unwrap_err();
+        let status =
+            RequestContext::from_headers(&headers(&[("grpc-timeout", b"bogus")])).unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert_eq!(status.message(), "invalid grpc-timeout: bogus");
     }

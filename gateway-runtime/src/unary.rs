@@ -1,93 +1,50 @@
-//! One complete unary call: HTTP headers + JSON body → gRPC request → JSON response.
+//! One unary call: a decoded request message → gRPC → the JSON response.
 
 use std::future::Future;
 
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
-use serde::{Serialize, de::DeserializeOwned};
+use bytes::Bytes;
+use http::StatusCode;
 use tonic::Status;
 
 use crate::{
-    GrpcTransport, codec,
+    context::{RequestContext, deadline_exceeded},
     error::{error_response, json_response},
     metadata,
 };
 
-/// Runs one unary call and renders its outcome as an HTTP response.
+/// Sends `message` with the context's metadata and deadline through `call`.
 ///
-/// `body` is decoded with [`codec::decode`], the headers become metadata and deadline via
-/// [`metadata`], `call` sends the request through `transport`, and the result is rendered with
-/// [`unary_response`] or [`error_response`]. A `Grpc-Timeout` deadline is also enforced
-/// locally, so an upstream that never answers yields 504 `context deadline exceeded`.
-pub async fn call_unary<Req, Resp, F, Fut>(
-    transport: GrpcTransport,
-    headers: &HeaderMap,
-    body: &[u8],
-    call: F,
-) -> Response
-where
-    Req: DeserializeOwned + Default,
-    Resp: Serialize,
-    F: FnOnce(GrpcTransport, tonic::Request<Req>) -> Fut,
-    Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
-{
-    match try_call_unary(transport, headers, body, call).await {
-        Ok(response) => unary_response(response),
-        Err(status) => error_response(&status),
-    }
-}
-
-/// Like [`call_unary`], but returns the gRPC outcome instead of rendering it.
-pub async fn try_call_unary<Req, Resp, F, Fut>(
-    transport: GrpcTransport,
-    headers: &HeaderMap,
-    body: &[u8],
-    call: F,
-) -> Result<tonic::Response<Resp>, Status>
-where
-    Req: DeserializeOwned + Default,
-    F: FnOnce(GrpcTransport, tonic::Request<Req>) -> Fut,
-    Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
-{
-    let message: Req = codec::decode(body)?;
-    try_call_message(transport, headers, message, call).await
-}
-
-/// Sends an already-decoded request message with the metadata and deadline from `headers`.
-pub async fn try_call_message<Req, Resp, F, Fut>(
-    transport: GrpcTransport,
-    headers: &HeaderMap,
+/// A `Grpc-Timeout` deadline is also enforced locally, so an upstream that never answers
+/// yields `DeadlineExceeded` (`context deadline exceeded`, 504).
+pub(crate) async fn call_unary<Req, Resp, Fut>(
+    context: &RequestContext,
     message: Req,
-    call: F,
+    call: impl FnOnce(tonic::Request<Req>) -> Fut,
 ) -> Result<tonic::Response<Resp>, Status>
 where
-    F: FnOnce(GrpcTransport, tonic::Request<Req>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
 {
-    let timeout = metadata::grpc_timeout(headers)?;
-    let metadata = metadata::request_metadata(headers)?;
-    let request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
-    let response = call(transport, request);
-    match timeout {
+    let response = call(context.unary_request(message));
+    match context.timeout() {
         None => response.await,
         Some(timeout) => tokio::time::timeout(timeout, response)
             .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("context deadline exceeded"))),
+            .unwrap_or_else(|_| Err(deadline_exceeded())),
     }
 }
 
-/// Renders a successful unary response: 200, `Content-Type: application/json`, the JSON
-/// message as body, and the response metadata as `Grpc-Metadata-*` headers.
-pub fn unary_response<Resp: Serialize>(response: tonic::Response<Resp>) -> Response {
-    unary_response_with(response, codec::encode)
-}
-
-/// Like [`unary_response`], with the body produced by `encode` (e.g. one field of the message).
-pub fn unary_response_with<Resp>(
-    response: tonic::Response<Resp>,
-    encode: impl FnOnce(&Resp) -> Result<bytes::Bytes, Status>,
+/// Renders a unary outcome: 200, `Content-Type: application/json`, the body produced by
+/// `encode` (the message, or one field of it) and the response metadata as `Grpc-Metadata-*`
+/// headers; or the JSON error.
+pub(crate) fn unary_response<Resp>(
+    outcome: Result<tonic::Response<Resp>, Status>,
+    encode: impl FnOnce(&Resp) -> Result<Bytes, Status>,
 ) -> Response {
-    let (response_metadata, message, _) = response.into_parts();
+    let (response_metadata, message, _) = match outcome {
+        Ok(response) => response.into_parts(),
+        Err(status) => return error_response(&status),
+    };
     match encode(&message) {
         Ok(body) => {
             let mut response = json_response(StatusCode::OK, body);
@@ -95,5 +52,45 @@ pub fn unary_response_with<Resp>(
             response
         }
         Err(status) => error_response(&status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, header};
+    use http_body_util::BodyExt;
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::codec;
+
+    #[derive(Default, Deserialize, Serialize)]
+    #[serde(default)]
+    struct Echo {
+        key: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
+    }
+
+    async fn echo(request: tonic::Request<Echo>) -> Result<tonic::Response<Echo>, Status> {
+        let auth = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let key = request.into_inner().key;
+        Ok(tonic::Response::new(Echo { key, auth }))
+    }
+
+    #[tokio::test]
+    async fn call_unary_is_reusable_outside_the_router() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "t".parse().unwrap());
+        let context = RequestContext::from_headers(&headers).unwrap();
+        let message: Echo = codec::decode(br#"{"key":"k"}"#).unwrap();
+        let outcome = call_unary(&context, message, echo).await;
+        let response = unary_response(outcome, codec::encode);
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], br#"{"key":"k","auth":"t"}"#);
     }
 }

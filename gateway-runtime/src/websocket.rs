@@ -3,101 +3,65 @@
 //! Each text (or binary) message from the client is one request message. Unary routes answer
 //! each request with one message: the plain response JSON, or the error JSON. Streaming routes
 //! answer with one `{"result":...}` message per response message, and end with an
-//! `{"error":{...}}` message if the call fails. The client closing the socket cancels the call.
+//! `{"error":{...}}` message if the call fails or its `Grpc-Timeout` deadline passes. The client
+//! closing the socket cancels the call.
 //!
-//! Authentication on the handshake, as etcd's WebSocket proxy takes it: the subprotocol
-//! `Sec-WebSocket-Protocol: Bearer, <token>` (answered with `Bearer`), a `token` cookie, or a
-//! plain `Authorization` header.
+//! The calls' metadata and deadline come from the handshake's
+//! [`RequestContext`](crate::context::RequestContext), which also takes a token from the
+//! `Bearer, <token>` subprotocol or a `token` cookie.
 
 use std::future::Future;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream, StreamExt, stream::SplitSink};
-use http::{HeaderMap, HeaderValue, header};
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::oneshot;
+use tokio::{sync::oneshot, time::Instant};
 use tonic::Status;
 
 use crate::{
-    GrpcTransport, codec,
-    error::error_body,
-    stream::{self, Framing, RequestStream},
-    unary::try_call_unary,
+    codec,
+    context::{RequestContext, deadline_exceeded},
+    stream::{Framing, RequestStream, StreamGuard},
 };
 
-/// The subprotocol that carries a token.
-pub const BEARER_PROTOCOL: &str = "Bearer";
+/// The sending half of a WebSocket.
+type Sink = SplitSink<WebSocket, Message>;
 
-/// Headers to build call metadata from: the handshake's, plus `Authorization` from the
-/// `Bearer, <token>` subprotocol or the `token` cookie. Also says whether the client offered
-/// the `Bearer` subprotocol (which the handshake response must then select).
-pub fn handshake_headers(handshake: &HeaderMap) -> (HeaderMap, bool) {
-    let mut headers = handshake.clone();
-    let protocols: Vec<&str> = handshake
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    let bearer = protocols.first() == Some(&BEARER_PROTOCOL);
-    let from_protocol = protocols.get(1).filter(|_| bearer).copied();
-    let from_cookie = handshake
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix("token="))
-        .next();
-    if !headers.contains_key(header::AUTHORIZATION)
-        && let Some(token) = from_protocol.or(from_cookie)
-        && let Ok(value) = HeaderValue::from_str(token)
-    {
-        headers.insert(header::AUTHORIZATION, value);
-    }
-    (headers, bearer)
-}
-
-/// Serves a unary route: one call per request message, answered in order.
-pub async fn unary<Req, Resp, F, Fut>(
-    socket: WebSocket,
-    headers: HeaderMap,
-    transport: GrpcTransport,
-    call: F,
-) where
-    Req: DeserializeOwned + Default,
-    Resp: Serialize,
-    F: Fn(GrpcTransport, tonic::Request<Req>) -> Fut + Clone,
-    Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+/// Serves a unary route: every request message is answered, in order, with what `answer`
+/// makes of its payload.
+pub(crate) async fn unary<Fut>(socket: WebSocket, answer: impl Fn(Bytes) -> Fut)
+where
+    Fut: Future<Output = Bytes>,
 {
     let (mut sink, mut incoming) = socket.split();
     while let Some(payload) = next_payload(&mut incoming).await {
-        let outcome = try_call_unary(transport.clone(), &headers, &payload, call.clone()).await;
-        let reply = match outcome.and_then(|response| codec::encode(response.get_ref())) {
-            Ok(body) => body,
-            Err(status) => error_body(status.code(), status.message()),
-        };
-        if send(&mut sink, reply).await.is_err() {
+        if send(&mut sink, answer(payload).await).await.is_err() {
             return;
         }
     }
 }
 
 /// Serves a server-streaming route: the first message is the request.
-pub async fn server_streaming<Req, Resp, S, F, Fut>(socket: WebSocket, headers: HeaderMap, call: F)
-where
+pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
+    socket: WebSocket,
+    context: Result<RequestContext, Status>,
+    call: impl FnOnce(tonic::Request<Req>) -> Fut,
+) where
     Req: DeserializeOwned + Default,
     Resp: Serialize + Send + 'static,
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-    F: FnOnce(tonic::Request<Req>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
     let (mut sink, mut incoming) = socket.split();
     let Some(payload) = next_payload(&mut incoming).await else {
         return;
     };
-    let request = match stream::unary_request(&headers, &payload) {
+    let request = context.and_then(|context| {
+        let message = codec::decode(&payload)?;
+        Ok((context.stream_request(message), context.deadline()))
+    });
+    let (request, deadline) = match request {
         Ok(request) => request,
         Err(status) => {
             let _ = send(&mut sink, Framing::WebSocket.error(&status)).await;
@@ -110,23 +74,30 @@ where
         while next_payload(&mut incoming).await.is_some() {}
         let _ = closed_sender.send(Status::cancelled("client closed the WebSocket"));
     });
-    relay(call(request), closed, sink, watcher.abort_handle()).await;
+    let session = Session {
+        sink,
+        failure: closed,
+        deadline,
+        _guard: StreamGuard::new(Some(watcher.abort_handle())),
+    };
+    session.relay(call(request)).await;
 }
 
 /// Serves a bidirectional route: every message is one request message of the stream.
-pub async fn bidi_streaming<Req, Resp, S, F, Fut>(socket: WebSocket, headers: HeaderMap, call: F)
-where
+pub(crate) async fn bidi_streaming<Req, Resp, S, Fut>(
+    socket: WebSocket,
+    context: Result<RequestContext, Status>,
+    call: impl FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
+) where
     Req: DeserializeOwned + Default + Send + 'static,
     Resp: Serialize + Send + 'static,
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-    F: FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
-    let (sink, mut incoming) = socket.split();
-    let metadata = match stream::request_metadata(&headers) {
-        Ok(metadata) => metadata,
+    let (mut sink, mut incoming) = socket.split();
+    let context = match context {
+        Ok(context) => context,
         Err(status) => {
-            let mut sink = sink;
             let _ = send(&mut sink, Framing::WebSocket.error(&status)).await;
             return;
         }
@@ -149,59 +120,98 @@ where
         };
         let _ = failure_sender.send(status);
     });
-    let request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), messages);
-    relay(call(request), failure, sink, reader.abort_handle()).await;
+    let session = Session {
+        sink,
+        failure,
+        deadline: context.deadline(),
+        _guard: StreamGuard::new(Some(reader.abort_handle())),
+    };
+    session.relay(call(context.stream_request(messages))).await;
 }
 
-/// Writes the call's responses until it ends, fails, or the client side fails or closes.
-async fn relay<Resp, S, Fut>(
-    call: Fut,
-    mut failure: oneshot::Receiver<Status>,
-    mut sink: SplitSink<WebSocket, Message>,
-    reader: tokio::task::AbortHandle,
-) where
-    Resp: Serialize + Send + 'static,
-    S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-    Fut: Future<Output = Result<tonic::Response<S>, Status>>,
-{
-    let _guard = stream::StreamGuard::new(Some(reader));
-    let framing = Framing::WebSocket;
-    let upstream = tokio::select! {
-        response = call => response,
-        status = &mut failure => Err(status.unwrap_or_else(|_| Status::cancelled("client gone"))),
-    };
-    let mut upstream = match upstream {
-        Ok(response) => Box::pin(response.into_inner()),
-        Err(status) => {
-            let _ = finish(&mut sink, framing.error(&status), &status).await;
-            return;
-        }
-    };
-    loop {
-        let frame = tokio::select! {
-            message = upstream.next() => match message {
-                Some(Ok(message)) => framing.result(&message),
-                Some(Err(status)) => {
-                    let _ = finish(&mut sink, framing.error(&status), &status).await;
-                    return;
-                }
-                None => {
-                    let _ = sink.close().await;
-                    return;
-                }
-            },
-            status = &mut failure => {
-                if let Ok(status) = status
-                    && status.code() != tonic::Code::Cancelled
-                {
-                    let _ = finish(&mut sink, framing.error(&status), &status).await;
-                }
+/// A streaming call's WebSocket once the request side is being read.
+struct Session {
+    sink: Sink,
+    /// Reports the request side failing or the client closing the socket.
+    failure: oneshot::Receiver<Status>,
+    /// When the `Grpc-Timeout` deadline passes.
+    deadline: Option<Instant>,
+    /// Stops the request side's reader when the session ends.
+    _guard: StreamGuard,
+}
+
+/// How a streaming session ends.
+enum Ending {
+    /// The upstream stream ended: close the socket.
+    Complete,
+    /// The call failed: send the final error message and close the socket.
+    Failed(Status),
+    /// The client went away: nothing more to send.
+    ClientGone,
+}
+
+impl Session {
+    /// Writes the call's responses until it ends, fails, its deadline passes, or the client side
+    /// fails or closes.
+    async fn relay<Resp, S, Fut>(mut self, call: Fut)
+    where
+        Resp: Serialize + Send + 'static,
+        S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+        Fut: Future<Output = Result<tonic::Response<S>, Status>>,
+    {
+        let framing = Framing::WebSocket;
+        let deadline = until(self.deadline);
+        tokio::pin!(deadline);
+        let upstream = tokio::select! {
+            response = call => response,
+            status = &mut self.failure => {
+                Err(status.unwrap_or_else(|_| Status::cancelled("client gone")))
+            }
+            () = &mut deadline => Err(deadline_exceeded()),
+        };
+        let mut upstream = match upstream {
+            Ok(response) => Box::pin(response.into_inner()),
+            Err(status) => {
+                let _ = finish(&mut self.sink, &status).await;
                 return;
             }
         };
-        if send(&mut sink, frame).await.is_err() {
-            return;
+        let ending = loop {
+            let frame = tokio::select! {
+                message = upstream.next() => match message {
+                    Some(Ok(message)) => framing.result(&message),
+                    Some(Err(status)) => break Ending::Failed(status),
+                    None => break Ending::Complete,
+                },
+                status = &mut self.failure => match status {
+                    Ok(status) if status.code() != tonic::Code::Cancelled => {
+                        break Ending::Failed(status);
+                    }
+                    _ => break Ending::ClientGone,
+                },
+                () = &mut deadline => break Ending::Failed(deadline_exceeded()),
+            };
+            if send(&mut self.sink, frame).await.is_err() {
+                break Ending::ClientGone;
+            }
+        };
+        match ending {
+            Ending::Complete => {
+                let _ = self.sink.close().await;
+            }
+            Ending::Failed(status) => {
+                let _ = finish(&mut self.sink, &status).await;
+            }
+            Ending::ClientGone => {}
         }
+    }
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -221,7 +231,8 @@ where
     None
 }
 
-async fn send(sink: &mut SplitSink<WebSocket, Message>, payload: Bytes) -> Result<(), axum::Error> {
+/// Sends one message: text when the payload is UTF-8 (JSON always is), binary otherwise.
+async fn send(sink: &mut Sink, payload: Bytes) -> Result<(), axum::Error> {
     let message = match Utf8Bytes::try_from(payload.clone()) {
         Ok(text) => Message::Text(text),
         Err(_) => Message::Binary(payload),
@@ -229,13 +240,9 @@ async fn send(sink: &mut SplitSink<WebSocket, Message>, payload: Bytes) -> Resul
     sink.send(message).await
 }
 
-/// Sends a final error message and closes the socket.
-async fn finish(
-    sink: &mut SplitSink<WebSocket, Message>,
-    payload: Bytes,
-    status: &Status,
-) -> Result<(), axum::Error> {
+/// Sends the final error message of a stream and closes the socket.
+async fn finish(sink: &mut Sink, status: &Status) -> Result<(), axum::Error> {
     tracing::debug!(code = ?status.code(), message = status.message(), "stream ended with an error");
-    send(sink, payload).await?;
+    send(sink, Framing::WebSocket.error(status)).await?;
     sink.close().await
 }

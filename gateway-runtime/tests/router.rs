@@ -583,22 +583,6 @@ async fn upstream_status_maps_to_http() {
     );
 }
 
-#[tokio::test]
-async fn call_unary_is_reusable_outside_the_router() {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::AUTHORIZATION, "t".parse().unwrap());
-    let response = gateway_runtime::unary::call_unary(
-        unreachable_transport(),
-        &headers,
-        br#"{"key":"k"}"#,
-        |transport, request| echo(Client(transport), request),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(&body[..], br#"{"key":"k","auth":"t"}"#);
-}
-
 /// A JSON codec so the tests can drive tonic's real client without generated code.
 struct JsonCodec<E, D>(PhantomData<fn() -> (E, D)>);
 

@@ -89,3 +89,23 @@ pub enum FieldKind {
     /// `true` / `false`.
     Bool,
 }
+
+/// Templates shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Segment;
+
+    /// `/v1/{book.name=shelves/*/books/*}`.
+    pub(crate) const BOOK_NAME: &[Segment] = &[
+        Segment::Literal("v1"),
+        Segment::Variable {
+            field: "book.name",
+            pattern: &[
+                Segment::Literal("shelves"),
+                Segment::Wildcard,
+                Segment::Literal("books"),
+                Segment::Wildcard,
+            ],
+        },
+    ];
+}

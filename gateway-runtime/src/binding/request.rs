@@ -176,24 +176,13 @@ mod tests {
     use http::Method;
 
     use super::*;
-    use crate::binding::{Binding, PathTemplate, QueryField, Segment};
+    use crate::binding::{Binding, PathTemplate, QueryField, fixtures};
 
     static BINDING: Binding = Binding {
         rpc: "test.Books/UpdateBook",
         method: Method::PATCH,
         template: PathTemplate {
-            segments: &[
-                Segment::Literal("v1"),
-                Segment::Variable {
-                    field: "book.name",
-                    pattern: &[
-                        Segment::Literal("shelves"),
-                        Segment::Wildcard,
-                        Segment::Literal("books"),
-                        Segment::Wildcard,
-                    ],
-                },
-            ],
+            segments: fixtures::BOOK_NAME,
             verb: None,
         },
         body: BodyRule::Field("book"),

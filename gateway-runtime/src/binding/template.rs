@@ -158,7 +158,7 @@ mod tests {
     use http::Method;
 
     use super::*;
-    use crate::binding::{BodyRule, PathTemplate};
+    use crate::binding::{BodyRule, PathTemplate, fixtures};
 
     const fn binding(segments: &'static [Segment], verb: Option<&'static str>) -> Binding {
         Binding {
@@ -171,21 +171,7 @@ mod tests {
         }
     }
 
-    static NESTED: Binding = binding(
-        &[
-            Segment::Literal("v1"),
-            Segment::Variable {
-                field: "book.name",
-                pattern: &[
-                    Segment::Literal("shelves"),
-                    Segment::Wildcard,
-                    Segment::Literal("books"),
-                    Segment::Wildcard,
-                ],
-            },
-        ],
-        None,
-    );
+    static NESTED: Binding = binding(fixtures::BOOK_NAME, None);
 
     #[test]
     fn variables_get_one_capture_per_wildcard() {

@@ -5,52 +5,47 @@
 //! at once ([`RequestStream`]); the end of the body half-closes the upstream stream.
 //!
 //! Responses: every upstream message is written and flushed as soon as it arrives, framed by
-//! [`Framing`]. The HTTP status and headers go out with the first message; an upstream error
+//! `Framing` (JSON lines or Server-Sent Events). The HTTP status and headers go out with the first message; an upstream error
 //! before it yields the unary error shape and status, an error after it one final error message.
 //!
 //! Flow control: the response body is pulled by the HTTP connection, so a slow reader stops the
 //! gateway from reading the upstream stream, and HTTP/2 flow control then holds the upstream
 //! back; nothing is buffered without bound. On the request side at most
-//! [`REQUEST_QUEUE`] decoded messages wait for the upstream before the gateway stops reading
+//! `REQUEST_QUEUE` (16) decoded messages wait for the upstream before the gateway stops reading
 //! the body. A client that goes away drops the response, which cancels the upstream stream and
 //! the body reader.
 
-pub mod framing;
+mod framing;
 mod json_seq;
 
 use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicUsize, Ordering},
     task::{Context, Poll},
 };
 
 use axum::{body::Body, response::Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
-pub use framing::Framing;
-pub use json_seq::JsonSeq;
+pub(crate) use framing::Framing;
+use json_seq::JsonSeq;
 
-use crate::{codec, error::error_response, metadata};
+use crate::{
+    codec,
+    context::{RequestContext, deadline_exceeded},
+    error::error_response,
+    metadata,
+};
 
 /// How many decoded request messages may wait for the upstream stream.
-pub const REQUEST_QUEUE: usize = 16;
-
-/// Upstream streams currently open through this process.
-static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
-
-/// Number of upstream streams currently open through this process (streams whose HTTP client
-/// has gone away are closed, so this returns to zero when no stream is being served).
-pub fn open_streams() -> usize {
-    OPEN_STREAMS.load(Ordering::Relaxed)
-}
+pub(crate) const REQUEST_QUEUE: usize = 16;
 
 /// The request messages of a client-streaming call, in arrival order.
 pub struct RequestStream<T> {
@@ -59,7 +54,7 @@ pub struct RequestStream<T> {
 
 impl<T> RequestStream<T> {
     /// A stream fed through the returned sender; dropping the sender ends the stream.
-    pub fn channel() -> (mpsc::Sender<T>, Self) {
+    pub(crate) fn channel() -> (mpsc::Sender<T>, Self) {
         let (sender, receiver) = mpsc::channel(REQUEST_QUEUE);
         (sender, Self { receiver })
     }
@@ -76,14 +71,14 @@ impl<T> Stream for RequestStream<T> {
 /// A boxed stream of upstream results.
 type Upstream<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
 
-/// Marks one open upstream stream; stops the request reader when dropped.
+/// Stops a stream's request reader when the stream is dropped.
 pub(crate) struct StreamGuard {
     reader: Option<tokio::task::AbortHandle>,
 }
 
 impl StreamGuard {
+    /// Guards the stream whose request side is read by `reader` (if any).
     pub(crate) fn new(reader: Option<tokio::task::AbortHandle>) -> Self {
-        OPEN_STREAMS.fetch_add(1, Ordering::Relaxed);
         Self { reader }
     }
 }
@@ -93,107 +88,64 @@ impl Drop for StreamGuard {
         if let Some(reader) = self.reader.take() {
             reader.abort();
         }
-        OPEN_STREAMS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Serves a server-streaming call: the body is one request message.
-pub async fn server_streaming<Req, Resp, S, F, Fut>(
-    headers: &HeaderMap,
+pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
+    context: &RequestContext,
+    framing: Framing,
     body: &[u8],
-    call: F,
+    call: impl FnOnce(tonic::Request<Req>) -> Fut,
 ) -> Response
 where
     Req: DeserializeOwned + Default,
     Resp: Serialize + Send + 'static,
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-    F: FnOnce(tonic::Request<Req>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
-    let (request, deadline) = match unary_request(headers, body).and_then(|request| {
-        let deadline = deadline(headers)?;
-        Ok((request, deadline))
-    }) {
-        Ok(parts) => parts,
+    let message = match codec::decode(body) {
+        Ok(message) => message,
         Err(status) => return error_response(&status),
     };
-    let guard = StreamGuard::new(None);
+    let request = context.stream_request(message);
     respond(
         call(request),
         None,
-        deadline,
-        Framing::negotiate(headers),
-        guard,
+        context.deadline(),
+        framing,
+        StreamGuard::new(None),
     )
     .await
 }
 
-/// The instant a `Grpc-Timeout` header's deadline passes. The deadline covers the whole call,
-/// as in grpc-gateway: a stream still open then ends with `DeadlineExceeded`.
-pub(crate) fn deadline(headers: &HeaderMap) -> Result<Option<tokio::time::Instant>, Status> {
-    Ok(metadata::grpc_timeout(headers)?.map(|timeout| tokio::time::Instant::now() + timeout))
-}
-
-fn deadline_exceeded() -> Status {
-    Status::deadline_exceeded("context deadline exceeded")
-}
-
-/// Serves a bidirectional call: the body is decoded incrementally into request messages.
-pub async fn bidi_streaming<Req, Resp, S, F, Fut>(
-    headers: &HeaderMap,
+/// Serves a bidirectional call: the body is decoded incrementally into request messages of
+/// at most `max_message_bytes` each.
+pub(crate) async fn bidi_streaming<Req, Resp, S, Fut>(
+    context: &RequestContext,
+    framing: Framing,
     body: Body,
     max_message_bytes: usize,
-    call: F,
+    call: impl FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
 ) -> Response
 where
     Req: DeserializeOwned + Default + Send + 'static,
     Resp: Serialize + Send + 'static,
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-    F: FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
-    let (metadata, deadline) =
-        match request_metadata(headers).and_then(|metadata| Ok((metadata, deadline(headers)?))) {
-            Ok(parts) => parts,
-            Err(status) => return error_response(&status),
-        };
     let (sender, messages) = RequestStream::channel();
     let (error_sender, input_error) = oneshot::channel();
     let reader = tokio::spawn(read_messages(body, max_message_bytes, sender, error_sender));
     let guard = StreamGuard::new(Some(reader.abort_handle()));
-    let request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), messages);
     respond(
-        call(request),
+        call(context.stream_request(messages)),
         Some(input_error),
-        deadline,
-        Framing::negotiate(headers),
+        context.deadline(),
+        framing,
         guard,
     )
     .await
-}
-
-/// The call's metadata. A `Grpc-Timeout` is enforced by the gateway rather than sent upstream,
-/// so a stream always ends the same way when its deadline passes (`DeadlineExceeded`),
-/// whatever the upstream would have reported.
-pub(crate) fn request_metadata(
-    headers: &HeaderMap,
-) -> Result<tonic::metadata::MetadataMap, Status> {
-    let mut metadata = metadata::request_metadata(headers)?;
-    metadata.remove(metadata::GRPC_TIMEOUT.as_str());
-    Ok(metadata)
-}
-
-pub(crate) fn unary_request<Req: DeserializeOwned + Default>(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<tonic::Request<Req>, Status> {
-    let metadata = request_metadata(headers)?;
-    let message = codec::decode(body)?;
-    Ok(tonic::Request::from_parts(
-        metadata,
-        tonic::Extensions::default(),
-        message,
-    ))
 }
 
 /// Reads the body, sending each decoded message upstream as soon as it is complete. A bad
