@@ -155,8 +155,18 @@ fn streaming_over_a_general_binding_fails_naming_method_and_form() {
 }
 
 #[test]
-fn map_query_parameters_fail_naming_method_and_field() {
-    let err = unsupported_fixture_error("labels.proto");
-    assert!(err.contains("labels.Shelves/FindShelves"), "{err}");
-    assert!(err.contains("map field labels"), "{err}");
+fn map_fields_are_query_parameters_with_keys() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/maps");
+    let output = Generator::new(fixtures)
+        .include(proto_root())
+        .file("labels.proto")
+        .generate()
+        .unwrap();
+    let routes = output.files["routes.rs"]
+        .split_whitespace()
+        .collect::<String>();
+    let want = r#"query_fields:&[QueryField{path:"labels",json_path:"labels",kind:FieldKind::Text,cardinality:Cardinality::Map,},]"#;
+    assert!(routes.contains(want), "{routes}");
+    let swagger = &output.swagger["labels.swagger.json"];
+    assert!(swagger.contains(r#""name": "labels[string]""#), "{swagger}");
 }

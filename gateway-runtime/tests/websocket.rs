@@ -7,7 +7,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use gateway_runtime::{
     GatewayRouter, GrpcTransport, MessageLimits, ServiceClient,
-    binding::{Binding, BodyRule, FieldKind, PathTemplate, QueryField, Segment},
+    binding::{Binding, BodyRule, Cardinality, FieldKind, PathTemplate, QueryField, Segment},
     stream::RequestStream,
     transport,
 };
@@ -98,13 +98,13 @@ static CREATE_BOOK: Binding = Binding {
             path: "request_id",
             json_path: "requestId",
             kind: FieldKind::Text,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
         QueryField {
             path: "validate",
             json_path: "validate",
             kind: FieldKind::Bool,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
     ],
 };

@@ -1,7 +1,6 @@
 //! The static `gateway_runtime::binding::Binding` of each HTTP binding: the model's resolved
 //! binding written as Rust data.
 
-use anyhow::{Result, bail};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -11,11 +10,7 @@ use crate::{
 };
 
 /// The `static` item `name` describing `binding` of `method`.
-pub(super) fn binding_static(
-    name: &syn::Ident,
-    method: &Method,
-    binding: &Binding,
-) -> Result<TokenStream> {
+pub(super) fn binding_static(name: &syn::Ident, method: &Method, binding: &Binding) -> TokenStream {
     let rpc = method.rpc();
     let doc = format!(" `{} {}`: `{rpc}`.", binding.verb.as_str(), binding.path);
     let verb = verb(binding.verb);
@@ -43,15 +38,6 @@ pub(super) fn binding_static(
         .query
         .iter()
         .map(|parameter| {
-            if parameter.map_key.is_some() {
-                bail!(
-                    "{rpc}: the map field {} as query parameters (`{} {}`) is not supported by \
-                     the generator yet",
-                    parameter.dotted(),
-                    binding.verb.as_str(),
-                    binding.path
-                );
-            }
             let path = parameter.dotted();
             let json_path = &parameter.json_path;
             let kind = match parameter.kind {
@@ -59,13 +45,17 @@ pub(super) fn binding_static(
                 FieldKind::Number => quote!(FieldKind::Number),
                 FieldKind::Bool => quote!(FieldKind::Bool),
             };
-            let repeated = parameter.repeated;
-            Ok(quote! {
-                QueryField { path: #path, json_path: #json_path, kind: #kind, repeated: #repeated }
-            })
+            let cardinality = match (parameter.map_key, parameter.repeated) {
+                (Some(_), _) => quote!(Cardinality::Map),
+                (None, true) => quote!(Cardinality::Repeated),
+                (None, false) => quote!(Cardinality::Single),
+            };
+            quote! {
+                QueryField { path: #path, json_path: #json_path, kind: #kind, cardinality: #cardinality }
+            }
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(quote! {
+        .collect::<Vec<_>>();
+    quote! {
         #[doc = #doc]
         static #name: Binding = Binding {
             rpc: #rpc,
@@ -75,15 +65,15 @@ pub(super) fn binding_static(
             response_body: #response_body,
             query_fields: &[#(#query_fields),*],
         };
-    })
+    }
 }
 
 /// The names statics use from `gateway_runtime::binding`, for the route module's imports
-/// (`FieldKind` and `QueryField` only when some binding has query fields).
+/// (`Cardinality`, `FieldKind` and `QueryField` only when some binding has query fields).
 pub(super) fn imports(with_query_fields: bool) -> Vec<syn::Ident> {
     let mut names = vec!["Binding", "BodyRule", "PathTemplate", "Segment"];
     if with_query_fields {
-        names.extend(["FieldKind", "QueryField"]);
+        names.extend(["Cardinality", "FieldKind", "QueryField"]);
     }
     names.sort_unstable();
     names

@@ -57,7 +57,7 @@ pub(super) fn emit(api: &[Service], rust_services: &[prost_build::Service]) -> R
                     );
                 }
                 let name = binding_static(rust, rust_method, index);
-                statics.push(bindings::binding_static(&name, method, binding)?);
+                statics.push(bindings::binding_static(&name, method, binding));
                 with_query_fields |= !binding.query.is_empty();
                 let request_type = match method.streaming {
                     Streaming::Bidi => {

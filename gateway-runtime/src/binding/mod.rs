@@ -75,8 +75,19 @@ pub struct QueryField {
     pub json_path: &'static str,
     /// How the text of a parameter becomes JSON.
     pub kind: FieldKind,
-    /// The field is repeated: every occurrence adds an element.
-    pub repeated: bool,
+    /// How many values the field takes from the query string.
+    pub cardinality: Cardinality,
+}
+
+/// How a query-settable field takes its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    /// One value: the last occurrence wins.
+    Single,
+    /// A repeated field: every occurrence adds an element.
+    Repeated,
+    /// A map field: each `field[key]=value` sets the entry `key` (as grpc-gateway reads them).
+    Map,
 }
 
 /// JSON type of a query-settable field.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tonic::Status;
 
 use super::{
-    BodyRule, FieldKind, Segment,
+    BodyRule, Cardinality, FieldKind, QueryField, Segment,
     template::{BindingRoute, PathPart},
 };
 use crate::codec;
@@ -95,14 +95,16 @@ impl BindingRoute {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|err| Status::invalid_argument(format!("invalid query string: {err}")))?;
         for (key, text) in pairs {
-            let Some(field) = self
-                .binding
-                .query_fields
-                .iter()
-                .find(|field| field.path == key || field.json_path == key)
-            else {
+            let Some((field, map_key)) = self.query_field(&key) else {
                 continue;
             };
+            if field.cardinality == Cardinality::Map && map_key.is_none() {
+                return Err(Status::invalid_argument(format!(
+                    "invalid query parameter {key}={text}: {} is a map, set its entries as \
+                     {}[KEY]=VALUE",
+                    field.path, field.path
+                )));
+            }
             let value = match field.kind {
                 FieldKind::Text | FieldKind::Number => Value::String(text),
                 FieldKind::Bool => match text.as_str() {
@@ -115,17 +117,39 @@ impl BindingRoute {
                     }
                 },
             };
-            if field.repeated {
-                let slot = entry(message, field.path);
-                match slot {
+            match field.cardinality {
+                Cardinality::Single => set(message, field.path, value),
+                Cardinality::Repeated => match entry(message, field.path) {
                     Value::Array(items) => items.push(value),
                     other => *other = Value::Array(vec![value]),
+                },
+                Cardinality::Map => {
+                    let map_key = map_key.unwrap_or_default().to_owned();
+                    match entry(message, field.path) {
+                        Value::Object(entries) => {
+                            entries.insert(map_key, value);
+                        }
+                        other => *other = Value::Object(Map::from_iter([(map_key, value)])),
+                    }
                 }
-            } else {
-                set(message, field.path, value);
             }
         }
         Ok(())
+    }
+
+    /// The query field a parameter name sets (by proto or JSON path), with the map key of a
+    /// `field[key]` name.
+    fn query_field<'k>(&self, name: &'k str) -> Option<(&'static QueryField, Option<&'k str>)> {
+        let (path, map_key) = match name.strip_suffix(']').and_then(|n| n.split_once('[')) {
+            Some((path, map_key)) => (path, Some(map_key)),
+            None => (name, None),
+        };
+        self.binding
+            .query_fields
+            .iter()
+            .find(|field| field.path == path || field.json_path == path)
+            .filter(|field| map_key.is_none() || field.cardinality == Cardinality::Map)
+            .map(|field| (field, map_key))
     }
 
     /// The HTTP body of a response: the whole message, or its `response_body` field.
@@ -176,7 +200,7 @@ mod tests {
     use http::Method;
 
     use super::*;
-    use crate::binding::{Binding, PathTemplate, QueryField, fixtures};
+    use crate::binding::{Binding, PathTemplate, fixtures};
 
     static BINDING: Binding = Binding {
         rpc: "test.Books/UpdateBook",
@@ -192,19 +216,25 @@ mod tests {
                 path: "update_mask",
                 json_path: "updateMask",
                 kind: FieldKind::Text,
-                repeated: true,
+                cardinality: Cardinality::Repeated,
             },
             QueryField {
                 path: "book.read",
                 json_path: "book.read",
                 kind: FieldKind::Bool,
-                repeated: false,
+                cardinality: Cardinality::Single,
             },
             QueryField {
                 path: "book.pages",
                 json_path: "book.pages",
                 kind: FieldKind::Number,
-                repeated: false,
+                cardinality: Cardinality::Single,
+            },
+            QueryField {
+                path: "book.labels",
+                json_path: "book.labels",
+                kind: FieldKind::Text,
+                cardinality: Cardinality::Map,
             },
         ],
     };
@@ -229,6 +259,36 @@ mod tests {
                 "book": {"title": "T", "name": "shelves/1/books/2", "read": true, "pages": "12"},
                 "update_mask": ["title", "pages"]
             })
+        );
+    }
+
+    #[test]
+    fn map_entries_come_from_bracketed_names() {
+        let route = BindingRoute::compile(&BINDING);
+        let mut message = Value::Object(Map::new());
+        route
+            .apply_query(
+                &mut message,
+                "book.labels%5Benv%5D=prod&book.labels[tier]=web&book.labels[env]=dev&book.pages[x]=1",
+            )
+            .unwrap();
+        assert_eq!(
+            message,
+            serde_json::json!({"book": {"labels": {"env": "dev", "tier": "web"}}})
+        );
+    }
+
+    #[test]
+    fn a_map_without_a_key_is_a_clear_error() {
+        let route = BindingRoute::compile(&BINDING);
+        let mut message = Value::Object(Map::new());
+        let err = route
+            .apply_query(&mut message, "book.labels=prod")
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "invalid query parameter book.labels=prod: book.labels is a map, set its entries as \
+             book.labels[KEY]=VALUE"
         );
     }
 

@@ -2,7 +2,7 @@
 // Do not edit: run `cargo xtask regenerate` instead.
 
 use gateway_runtime::binding::{
-    Binding, BodyRule, FieldKind, PathTemplate, QueryField, Segment,
+    Binding, BodyRule, Cardinality, FieldKind, PathTemplate, QueryField, Segment,
 };
 use gateway_runtime::{GatewayRouter, GrpcTransport, MessageLimits, ServiceClient};
 use http::Method;
@@ -110,13 +110,13 @@ static BOOKSTORE_LIST_SHELVES: Binding = Binding {
             path: "page_size",
             json_path: "pageSize",
             kind: FieldKind::Number,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
         QueryField {
             path: "page_token",
             json_path: "pageToken",
             kind: FieldKind::Text,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
     ],
 };
@@ -135,7 +135,7 @@ static BOOKSTORE_CREATE_SHELF: Binding = Binding {
             path: "request_id",
             json_path: "requestId",
             kind: FieldKind::Text,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
     ],
 };
@@ -178,7 +178,7 @@ static BOOKSTORE_DELETE_SHELF: Binding = Binding {
             path: "force",
             json_path: "force",
             kind: FieldKind::Bool,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
     ],
 };
@@ -222,37 +222,37 @@ static BOOKSTORE_LIST_BOOKS: Binding = Binding {
             path: "page_size",
             json_path: "pageSize",
             kind: FieldKind::Number,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
         QueryField {
             path: "page_token",
             json_path: "pageToken",
             kind: FieldKind::Text,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
         QueryField {
             path: "authors",
             json_path: "authors",
             kind: FieldKind::Text,
-            repeated: true,
+            cardinality: Cardinality::Repeated,
         },
         QueryField {
             path: "genre",
             json_path: "genre",
             kind: FieldKind::Text,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
         QueryField {
             path: "filter.title_contains",
             json_path: "filter.titleContains",
             kind: FieldKind::Text,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
         QueryField {
             path: "filter.published_after",
             json_path: "filter.publishedAfter",
             kind: FieldKind::Number,
-            repeated: false,
+            cardinality: Cardinality::Single,
         },
     ],
 };
@@ -282,7 +282,7 @@ static BOOKSTORE_UPDATE_BOOK: Binding = Binding {
             path: "update_mask",
             json_path: "updateMask",
             kind: FieldKind::Text,
-            repeated: true,
+            cardinality: Cardinality::Repeated,
         },
     ],
 };
@@ -312,7 +312,7 @@ static BOOKSTORE_UPDATE_BOOK_ALT1: Binding = Binding {
             path: "update_mask",
             json_path: "updateMask",
             kind: FieldKind::Text,
-            repeated: true,
+            cardinality: Cardinality::Repeated,
         },
     ],
 };
