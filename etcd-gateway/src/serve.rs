@@ -79,7 +79,11 @@ pub async fn run(
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app)
+    // Served as a make-service: each connection gets a clone of the finished router (one
+    // reference count), where serving the `Router` itself would rebuild every route's service
+    // stack for each connection (axum's `with_state` per connection): ~200 KiB per connection
+    // with this route table, paid by every open watch stream.
+    axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error")

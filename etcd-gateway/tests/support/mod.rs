@@ -1,6 +1,7 @@
 //! Shared harness for the integration suites.
 //!
-//! * [`etcd`] starts throw-away single-member etcd servers (3.4.23 and 3.5.1).
+//! * [`etcd`] starts throw-away single-member etcd servers (3.4.23 and 3.5.1); [`cluster`]
+//!   starts multi-member clusters whose members can be killed, frozen and restarted.
 //! * [`gateway`] starts the `etcd-gateway` binary in front of one of them, or on its embedded
 //!   store.
 //! * [`http`] is a small HTTP/1.1 client with a per-request timeout.
@@ -24,6 +25,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod etcd;
 pub mod gateway;
 pub mod http;
