@@ -2,7 +2,7 @@
 //! embedded single-member store (`--data-dir`) served in process.
 //!
 //! Both are a [`GrpcTransport`], so the generated handlers are the same code for both: for
-//! the upstream it is a [`tonic::transport::Channel`]; for the embedded store it is the tonic
+//! the upstream it is a [`crate::upstream::Pool`] over one channel per member; for the embedded store it is the tonic
 //! server routes themselves ([`tonic::service::Routes`] of etcd's services), called without
 //! a network hop. The same routes also serve etcd's native gRPC API on the listener (see
 //! [`crate::serve`]).
@@ -19,12 +19,14 @@ use crate::embedded::Embedded;
 /// The backend chosen by the configuration.
 #[derive(Debug)]
 pub enum Backend {
-    /// An etcd cluster, reached over one shared channel.
+    /// An etcd cluster, reached over one channel per member.
     Upstream {
-        /// The channel to the cluster.
+        /// What the JSON handlers send through: the pool, boxed.
         transport: GrpcTransport,
         /// The members' URLs.
         endpoints: Vec<String>,
+        /// The members and their health.
+        pool: crate::upstream::Pool,
     },
     /// The embedded store.
     Embedded(Embedded),
@@ -40,10 +42,12 @@ impl Backend {
             let client_urls = vec![format!("http://{listen_addr}")];
             Embedded::open(config.data_dir(), &config.name, client_urls).map(Self::Embedded)
         } else {
-            let transport = crate::upstream::connect(&endpoints, config.dial_timeout)?;
+            let pool = crate::upstream::connect(&endpoints, config.dial_timeout, &config.upstream)?;
+            let transport = gateway_runtime::transport(pool.clone());
             Ok(Self::Upstream {
                 transport,
                 endpoints,
+                pool,
             })
         }
     }
