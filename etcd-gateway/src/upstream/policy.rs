@@ -76,7 +76,9 @@ pub enum Failure {
 impl Failure {
     /// Classifies a transport error of the member's channel.
     pub fn of_transport_error(err: &(dyn StdError + 'static)) -> Self {
-        if is_connect_error(err) {
+        if in_chain::<tonic::TimeoutExpired>(err) {
+            Self::DeadlineExceeded
+        } else if in_chain::<tonic::ConnectError>(err) {
             Self::NotSent(describe(err))
         } else {
             Self::Lost(describe(err))
@@ -98,12 +100,45 @@ impl Failure {
     }
 
     /// The status the client gets when this is the call's last failure: `Unavailable` when the
-    /// upstream is lost, never `Unknown`/`Internal`.
-    pub fn into_status(self) -> tonic::Status {
-        match self {
-            Self::NotSent(why) | Self::Lost(why) => tonic::Status::unavailable(why),
-            Self::Unavailable(status) => status,
-            Self::DeadlineExceeded => tonic::Status::deadline_exceeded("context deadline exceeded"),
+    /// upstream is lost, never `Unknown`/`Internal`. A passed deadline is the client's
+    /// `DeadlineExceeded` when the client set it; when it is the gateway's default, the upstream
+    /// did not answer in time, which etcd reports as `Unavailable` (`request timed out`).
+    pub fn into_status(self, deadline: &Deadline) -> tonic::Status {
+        match (self, deadline) {
+            (Self::NotSent(why) | Self::Lost(why), _) => tonic::Status::unavailable(why),
+            (Self::Unavailable(status), _) => status,
+            (Self::DeadlineExceeded, Deadline::Client(_)) => {
+                tonic::Status::deadline_exceeded("context deadline exceeded")
+            }
+            (Self::DeadlineExceeded, Deadline::Default(timeout)) => tonic::Status::unavailable(
+                format!("request timed out: no answer from the upstream within {timeout:?}"),
+            ),
+        }
+    }
+}
+
+/// Where a unary call's deadline comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// The client's `Grpc-Timeout`, shorter than the default.
+    Client(std::time::Duration),
+    /// The gateway's `--request-timeout`.
+    Default(std::time::Duration),
+}
+
+impl Deadline {
+    /// The deadline of a call that asked for `asked` (if anything), given the default.
+    pub fn of(asked: Option<std::time::Duration>, default: std::time::Duration) -> Self {
+        match asked {
+            Some(asked) if asked < default => Self::Client(asked),
+            _ => Self::Default(default),
+        }
+    }
+
+    /// The time the call is given.
+    pub fn timeout(&self) -> std::time::Duration {
+        match *self {
+            Self::Client(timeout) | Self::Default(timeout) => timeout,
         }
     }
 }
@@ -119,11 +154,12 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Whether the connection could not be opened (tonic marks those errors).
-fn is_connect_error(err: &(dyn StdError + 'static)) -> bool {
+/// Whether `err` or one of its causes is an `E` (tonic marks connect errors and expired
+/// deadlines so).
+fn in_chain<E: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(err) = current {
-        if err.is::<tonic::ConnectError>() {
+        if err.is::<E>() {
             return true;
         }
         current = err.source();
@@ -148,7 +184,9 @@ pub fn describe(err: &(dyn StdError + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{CallKind, Failure};
+    use std::time::Duration;
+
+    use super::{CallKind, Deadline, Failure};
 
     #[test]
     fn calls_are_classified_by_path() {
@@ -177,11 +215,30 @@ mod tests {
         assert!(matches!(lost, Failure::Lost(_)));
         assert!(lost.may_retry(CallKind::Read));
         assert!(!lost.may_retry(CallKind::Write));
-        assert_eq!(lost.into_status().code(), tonic::Code::Unavailable);
+        let default = Deadline::of(None, Duration::from_secs(5));
+        assert_eq!(lost.into_status(&default).code(), tonic::Code::Unavailable);
 
         let no_leader = Failure::Unavailable(tonic::Status::unavailable("etcdserver: no leader"));
         assert!(no_leader.may_retry(CallKind::Read));
         assert!(!no_leader.may_retry(CallKind::Write));
         assert!(!Failure::DeadlineExceeded.may_retry(CallKind::Read));
+    }
+
+    #[test]
+    fn a_passed_deadline_is_the_clients_or_a_timeout_of_the_upstream() {
+        let client = Deadline::of(Some(Duration::from_secs(1)), Duration::from_secs(5));
+        assert_eq!(client, Deadline::Client(Duration::from_secs(1)));
+        let status = Failure::DeadlineExceeded.into_status(&client);
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(status.message(), "context deadline exceeded");
+
+        let default = Deadline::of(Some(Duration::from_secs(9)), Duration::from_secs(5));
+        assert_eq!(default, Deadline::Default(Duration::from_secs(5)));
+        let status = Failure::DeadlineExceeded.into_status(&default);
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "request timed out: no answer from the upstream within 5s"
+        );
     }
 }

@@ -18,7 +18,7 @@ use tower::{Service, ServiceExt};
 use super::body::{BufferedBody, LossIsUnavailable, connection_lost};
 use super::deadline::{grpc_timeout, set_grpc_timeout};
 use super::member::{Member, MemberHealth};
-use super::policy::{CallKind, Failure};
+use super::policy::{CallKind, Deadline, Failure};
 
 /// The first pause before another round over the members; doubled each round.
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
@@ -72,7 +72,7 @@ impl Pool {
                 if failure.is_connection_failure() {
                     member.mark_unhealthy(&failure.to_string());
                 }
-                Err(failure.into_status())
+                Err(failure.into_status(&Deadline::Default(self.request_timeout)))
             }
         }
     }
@@ -84,10 +84,8 @@ impl Pool {
         kind: CallKind,
         request: Request<Body>,
     ) -> Result<Response<Body>, tonic::Status> {
-        let timeout = grpc_timeout(request.headers()).map_or(self.request_timeout, |asked| {
-            asked.min(self.request_timeout)
-        });
-        let deadline = Instant::now() + timeout;
+        let limit = Deadline::of(grpc_timeout(request.headers()), self.request_timeout);
+        let deadline = Instant::now() + limit.timeout();
         let call = UnaryCall::buffer(request).await?;
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -102,7 +100,7 @@ impl Pool {
                     member.mark_unhealthy(&failure.to_string());
                 }
                 if !failure.may_retry(kind) {
-                    return Err(failure.into_status());
+                    return Err(failure.into_status(&limit));
                 }
                 tracing::debug!(member = member.url(), %failure, "retrying on another member");
                 last_failure = Some(failure);
@@ -112,7 +110,7 @@ impl Pool {
             let failure = last_failure.expect("a pool has at least one member");
             let pause_until = Instant::now() + backoff;
             if !self.members.iter().any(Member::is_healthy) || pause_until >= deadline {
-                return Err(failure.into_status());
+                return Err(failure.into_status(&limit));
             }
             tokio::time::sleep_until(pause_until).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
