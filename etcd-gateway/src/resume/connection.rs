@@ -20,9 +20,14 @@ pub fn is_connection_loss(status: &Status) -> bool {
         Code::Unavailable => true,
         Code::Unknown | Code::Internal | Code::Cancelled => {
             let message = status.message();
-            ["h2 protocol error", "transport error", "connection", "broken pipe"]
-                .iter()
-                .any(|sign| message.contains(sign))
+            [
+                "h2 protocol error",
+                "transport error",
+                "connection",
+                "broken pipe",
+            ]
+            .iter()
+            .any(|sign| message.contains(sign))
         }
         _ => false,
     }
@@ -71,14 +76,18 @@ mod tests {
 
     #[test]
     fn transport_failures_are_losses_answers_are_not() {
-        assert!(is_connection_loss(&Status::unavailable("etcdserver: no leader")));
+        assert!(is_connection_loss(&Status::unavailable(
+            "etcdserver: no leader"
+        )));
         assert!(is_connection_loss(&Status::unknown(
             "h2 protocol error: error reading a body from connection"
         )));
         assert!(!is_connection_loss(&Status::permission_denied(
             "etcdserver: permission denied"
         )));
-        assert!(!is_connection_loss(&Status::unknown("context deadline exceeded")));
+        assert!(!is_connection_loss(&Status::unknown(
+            "context deadline exceeded"
+        )));
         assert!(!is_connection_loss(&Status::invalid_argument("bad")));
     }
 

@@ -54,7 +54,8 @@ impl Tracker for WatchState {
     fn on_request(&mut self, request: &WatchRequest) {
         match &request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
-                self.creates.push_back(PendingCreate::Client(create.clone()));
+                self.creates
+                    .push_back(PendingCreate::Client(create.clone()));
             }
             Some(RequestUnion::CancelRequest(cancel)) => self.cancels.push(cancel.watch_id),
             Some(RequestUnion::ProgressRequest(_)) => self.progress_requests += 1,
@@ -276,7 +277,9 @@ mod tests {
         assert_eq!(creates(&replay), [(0, 6), (1, 6), (0, 0)]);
         assert!(matches!(
             replay.last().unwrap().request_union,
-            Some(RequestUnion::CancelRequest(WatchCancelRequest { watch_id: 1 }))
+            Some(RequestUnion::CancelRequest(WatchCancelRequest {
+                watch_id: 1
+            }))
         ));
         state.on_response(created(0, 7));
         state.on_response(created(1, 7));

@@ -37,6 +37,7 @@ pub mod scenario;
 pub mod stream_pair;
 pub mod watch_gauges;
 pub mod watch_keepalive;
+pub mod watch_reader;
 pub mod websocket_client;
 
 // Each test binary uses a different part of the harness.
