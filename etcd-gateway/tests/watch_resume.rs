@@ -22,13 +22,17 @@ use support::watch_gauges::{await_watch_gauges, watch_gauges};
 use support::watch_keepalive::{b64, create_request, put};
 use support::watch_reader::{Delivered, WatchConn, event_revisions, spawn_reader};
 use support::websocket_client::{ws_connect, ws_send, ws_text};
-use support::{Gateway, Server};
+use support::{Etcd, Gateway, Server};
 use tokio::sync::watch;
 
 /// How long a stream may take to deliver again after a kill (generous: shared machine).
 const RESUME_WAIT: Duration = Duration::from_secs(30);
 /// The pause between two writes of the writer.
 const WRITE_EVERY: Duration = Duration::from_millis(20);
+
+/// The cluster tests of this file run one at a time (each starts three members, the machine
+/// is small, and parallel starts race for free ports).
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A cluster member as a [`Server`] (for the watch gauges).
 struct MemberAddr(String);
@@ -73,21 +77,33 @@ async fn post_any(cluster_addrs: &[String], path: &str, body: &str) -> Value {
     }
 }
 
-/// Puts `<prefix>00000`, `<prefix>00001`, ... until told to stop; returns how many.
+/// A transaction that creates `key` only if it does not exist: a put retried after a lost
+/// answer (the election after a kill can take longer than the request timeout) does not make
+/// a second revision.
+fn create_once(key: &str) -> String {
+    json!({
+        "compare": [{"key": b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": 0}],
+        "success": [{"request_put": {"key": b64(key), "value": b64("v")}}],
+    })
+    .to_string()
+}
+
+/// Creates `<prefix>00000`, `<prefix>00001`, ... until told to stop; returns when each write
+/// was answered.
 fn spawn_writer(
     addrs: Vec<String>,
     prefix: &'static str,
     stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<usize> {
+) -> tokio::task::JoinHandle<Vec<Instant>> {
     tokio::spawn(async move {
-        let mut written = 0;
+        let mut answered = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            let key = format!("{prefix}{written:05}");
-            post_any(&addrs, "/v3/kv/put", &put(&key, "v")).await;
-            written += 1;
+            let key = format!("{prefix}{:05}", answered.len());
+            post_any(&addrs, "/v3/kv/txn", &create_once(&key)).await;
+            answered.push(Instant::now());
             tokio::time::sleep(WRITE_EVERY).await;
         }
-        written
+        answered
     })
 }
 
@@ -174,15 +190,10 @@ fn check_continuity(what: &str, delivered: &Delivered, written: &[i64], watch_id
     assert_eq!(got, written, "{what}: revisions in order");
 }
 
-/// The longest pause between two deliveries that spans `at`.
-fn gap_around(delivered: &Delivered, at: Instant) -> Option<Duration> {
-    let before = delivered
-        .events
-        .iter()
-        .rev()
-        .find(|(_, when)| *when <= at)?
-        .1;
-    let after = delivered.events.iter().find(|(_, when)| *when > at)?.1;
+/// The pause between the last of `times` before `at` and the first after it.
+fn gap_around(times: impl Iterator<Item = Instant> + Clone, at: Instant) -> Option<Duration> {
+    let before = times.clone().filter(|when| *when <= at).last()?;
+    let after = times.into_iter().find(|when| *when > at)?;
     Some(after - before)
 }
 
@@ -274,6 +285,7 @@ impl KeepAlives {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_and_keepalives_survive_member_kills() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(V3_5, 3, &[]).await;
     let addrs: Vec<String> = cluster.members.iter().map(|m| m.addr()).collect();
     let gateway = Gateway::start(&cluster.endpoints()).await;
@@ -331,7 +343,13 @@ async fn watches_and_keepalives_survive_member_kills() {
     stop.store(true, Ordering::Relaxed);
     let writes = writer.await.expect("writer");
     let written = written_revisions(&addrs, "k/").await;
-    assert_eq!(written.len(), writes, "keys written");
+    assert_eq!(written.len(), writes.len(), "keys written");
+    for (index, at) in &kills {
+        println!(
+            "writer: longest pause between answered puts across the kill of m{index}: {:?}",
+            gap_around(writes.iter().copied(), *at)
+        );
+    }
     until_tx.send_replace(written.last().copied());
 
     let mut conns = Vec::new();
@@ -341,7 +359,7 @@ async fn watches_and_keepalives_survive_member_kills() {
         for (index, at) in &kills {
             println!(
                 "{what}: longest pause in deliveries across the kill of m{index}: {:?}",
-                gap_around(&delivered, *at)
+                gap_around(delivered.events.iter().map(|(_, when)| *when), *at)
             );
         }
         conns.push(conn);
@@ -382,6 +400,7 @@ async fn watches_and_keepalives_survive_member_kills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_during_the_outage_cancels_the_watch() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(V3_5, 3, &[]).await;
     let others: Vec<String> = cluster.members[1..].iter().map(|m| m.addr()).collect();
     // Only m0 behind the gateway: while it is down, the watch cannot resume anywhere.
@@ -444,4 +463,39 @@ fn revision_of(reply: &Value) -> i64 {
         .as_str()
         .and_then(|revision| revision.parse().ok())
         .unwrap_or_else(|| panic!("no header revision in {reply}"))
+}
+
+/// With no member reachable for [`RESUME_WAIT`], the stream ends with a 503 line (code 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_gives_up_when_no_member_comes_back() {
+    let mut etcd = Etcd::start(V3_5).await;
+    let gateway = Gateway::start(&format!("http://{}", etcd.addr())).await;
+    let create = create_request(json!({"key": b64("g")}));
+    let mut stream = Call::post_open(&gateway.addr, "/v3/watch", &[], &create)
+        .await
+        .expect_response()
+        .await;
+    assert_eq!(parse(&stream.next_line().await)["result"]["created"], true);
+    etcd.stop();
+    let started = Instant::now();
+    let line = stream
+        .next_delimited(b"\n", RESUME_WAIT + Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("an error line, not the end of the stream");
+    println!("gave up after {:?}: {line}", started.elapsed());
+    let error = &parse(&line)["error"];
+    assert_eq!(error["grpc_code"], 14, "{line}");
+    assert_eq!(error["http_code"], 503, "{line}");
+    assert_eq!(error["http_status"], "Service Unavailable", "{line}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("upstream stream lost and not resumed within 30s: "),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(29),
+        "gave up too early"
+    );
+    stream.expect_end().await;
 }
