@@ -42,7 +42,7 @@ impl Backend {
         } else {
             let transport = crate::upstream::connect(&endpoints, config.dial_timeout)?;
             Ok(Self::Upstream {
-                transport: crate::resume::wrap(transport),
+                transport: crate::resume::wrap(transport, &config.resume),
                 endpoints,
             })
         }

@@ -4,9 +4,6 @@ use std::time::Duration;
 
 use tonic::{Code, Status};
 
-/// How long a stream tries to reach the cluster again after losing it before it ends with
-/// [`gave_up`].
-pub const RESUME_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first pause between two attempts.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause between two attempts.
@@ -33,11 +30,10 @@ pub fn is_connection_loss(status: &Status) -> bool {
     }
 }
 
-/// The final status of a stream whose upstream could not be reached again in time.
-pub fn gave_up(last: &Status) -> Status {
+/// The final status of a stream whose upstream could not be reached again within `timeout`.
+pub fn gave_up(timeout: Duration, last: &Status) -> Status {
     Status::unavailable(format!(
-        "upstream stream lost and not resumed within {}s: {}",
-        RESUME_TIMEOUT.as_secs(),
+        "upstream stream lost and not resumed within {timeout:?}: {}",
         last.message()
     ))
 }

@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use std::time::Duration;
+
 use gateway_runtime::GrpcTransport;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
@@ -51,12 +53,16 @@ impl Tracker for KeepAliveState {
 #[derive(Clone, Debug)]
 pub struct ResumingLease {
     upstream: GrpcTransport,
+    resume_timeout: Duration,
 }
 
 impl ResumingLease {
-    /// The service calling `upstream`.
-    pub fn new(upstream: GrpcTransport) -> Self {
-        Self { upstream }
+    /// The service calling `upstream`, seeking a lost upstream for at most `resume_timeout`.
+    pub fn new(upstream: GrpcTransport, resume_timeout: Duration) -> Self {
+        Self {
+            upstream,
+            resume_timeout,
+        }
     }
 }
 
@@ -98,6 +104,7 @@ impl Lease for ResumingLease {
             KeepAliveState::default(),
             open,
             requests,
+            self.resume_timeout,
         )))
     }
 

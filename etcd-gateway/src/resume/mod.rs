@@ -7,11 +7,14 @@
 //! reset, `Unavailable`), open a new one and bring it back to where the lost one was
 //! ([`session`]). Every other call passes through unchanged.
 
+pub mod args;
 pub mod connection;
 pub mod keepalive;
 pub mod session;
 pub mod watch;
 pub mod watch_state;
+
+pub use args::ResumeArgs;
 
 use gateway_runtime::GrpcTransport;
 use tonic::service::Routes;
@@ -25,12 +28,13 @@ pub const WATCH_PATH: &str = "/etcdserverpb.Watch/Watch";
 /// The gRPC path of etcd's lease keepalive stream.
 pub const KEEPALIVE_PATH: &str = "/etcdserverpb.Lease/LeaseKeepAlive";
 
-/// `upstream` with its watch and keepalive streams resumed across member failures; every
-/// other call goes to `upstream` as it is.
-pub fn wrap(upstream: GrpcTransport) -> GrpcTransport {
-    let watch = WatchServer::new(watch::ResumingWatch::new(upstream.clone()))
+/// `upstream` with its watch and keepalive streams resumed across member failures (for at most
+/// `--stream-resume-timeout` each time); every other call goes to `upstream` as it is.
+pub fn wrap(upstream: GrpcTransport, args: &ResumeArgs) -> GrpcTransport {
+    let timeout = args.stream_resume_timeout;
+    let watch = WatchServer::new(watch::ResumingWatch::new(upstream.clone(), timeout))
         .max_decoding_message_size(usize::MAX);
-    let lease = LeaseServer::new(keepalive::ResumingLease::new(upstream.clone()))
+    let lease = LeaseServer::new(keepalive::ResumingLease::new(upstream.clone(), timeout))
         .max_decoding_message_size(usize::MAX);
     let streams = gateway_runtime::transport(Routes::new(watch).add_service(lease).prepare());
     gateway_runtime::transport(tower::service_fn(

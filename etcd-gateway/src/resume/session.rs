@@ -1,5 +1,5 @@
 //! One resumed stream: the client's requests go to an upstream stream; when that stream is
-//! lost, a new one is opened (with backoff, for at most [`RESUME_TIMEOUT`]) and a [`Tracker`]
+//! lost, a new one is opened (with backoff, for at most the resume timeout) and a [`Tracker`]
 //! replays what brings it to where the lost one was.
 //!
 //! The session ends when the client goes away (the response receiver is dropped: every
@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -15,7 +16,7 @@ use tonic::codegen::tokio_stream::StreamExt;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
-use super::connection::{Backoff, RESUME_TIMEOUT, gave_up, is_connection_loss};
+use super::connection::{Backoff, gave_up, is_connection_loss};
 
 /// Responses queued for the client at most (the client's reading paces the upstream).
 pub const RESPONSE_QUEUE: usize = 64;
@@ -49,14 +50,16 @@ pub type Opener<Req, Resp> = Box<dyn Fn(ReceiverStream<Req>) -> Opening<Resp> + 
 /// The responses of a session, as the tonic service returns them.
 pub type Responses<Resp> = ReceiverStream<Result<Resp, Status>>;
 
-/// Starts a session on its own task and returns the client's response stream.
+/// Starts a session on its own task and returns the client's response stream. A lost
+/// upstream is sought again for at most `resume_timeout`.
 pub fn spawn<T: Tracker>(
     tracker: T,
     open: Opener<T::Request, T::Response>,
     requests: Streaming<T::Request>,
+    resume_timeout: Duration,
 ) -> Responses<T::Response> {
     let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
-    tokio::spawn(run(tracker, open, requests, out));
+    tokio::spawn(run(tracker, open, requests, out, resume_timeout));
     ReceiverStream::new(responses)
 }
 
@@ -74,6 +77,7 @@ async fn run<T: Tracker>(
     open: Opener<T::Request, T::Response>,
     mut requests: Streaming<T::Request>,
     out: mpsc::Sender<Result<T::Response, Status>>,
+    resume_timeout: Duration,
 ) {
     let mut client_sending = true;
     let mut backoff = Backoff::default();
@@ -91,8 +95,8 @@ async fn run<T: Tracker>(
         .await;
         let Stop::Lost(status) = stop else { return };
         let since = *lost_since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= RESUME_TIMEOUT {
-            let _ = out.send(Err(gave_up(&status))).await;
+        if since.elapsed() >= resume_timeout {
+            let _ = out.send(Err(gave_up(resume_timeout, &status))).await;
             return;
         }
         tracing::debug!(error = %status, "upstream stream lost, opening another one");

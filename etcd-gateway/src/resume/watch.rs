@@ -1,6 +1,8 @@
 //! The Watch service in front of the upstream: each stream is a [`session`] tracked by a
 //! [`WatchState`].
 
+use std::time::Duration;
+
 use gateway_runtime::GrpcTransport;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
@@ -15,12 +17,16 @@ use crate::etcdserverpb::{WatchRequest, WatchResponse};
 #[derive(Clone, Debug)]
 pub struct ResumingWatch {
     upstream: GrpcTransport,
+    resume_timeout: Duration,
 }
 
 impl ResumingWatch {
-    /// The service calling `upstream`.
-    pub fn new(upstream: GrpcTransport) -> Self {
-        Self { upstream }
+    /// The service calling `upstream`, seeking a lost upstream for at most `resume_timeout`.
+    pub fn new(upstream: GrpcTransport, resume_timeout: Duration) -> Self {
+        Self {
+            upstream,
+            resume_timeout,
+        }
     }
 }
 
@@ -47,6 +53,7 @@ impl Watch for ResumingWatch {
             WatchState::default(),
             open,
             requests,
+            self.resume_timeout,
         )))
     }
 }
