@@ -497,7 +497,7 @@ async fn a_stream_gives_up_when_no_member_comes_back() {
         "{line}"
     );
     assert!(
-        started.elapsed() >= Duration::from_secs(29),
+        started.elapsed() >= Duration::from_secs(3),
         "gave up too early"
     );
     stream.expect_end().await;
