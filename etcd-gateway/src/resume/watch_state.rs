@@ -133,7 +133,8 @@ impl Tracker for WatchState {
             self.progress_requests = self.progress_requests.saturating_sub(1);
         } else if let Some(watch) = self.watches.get_mut(&id) {
             let delivered = match response.events.last() {
-                // The last part of a fragmented response completes its revisions.
+                // A part of a fragmented response other than the last: its revision may have
+                // more events still to come.
                 Some(_) if response.fragment => None,
                 Some(event) => event.kv.as_ref().map(|kv| kv.mod_revision),
                 // A progress notification of this watch: nothing before it is left.
