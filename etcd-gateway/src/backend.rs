@@ -45,7 +45,7 @@ impl Backend {
             let pool = crate::upstream::connect(&endpoints, config.dial_timeout, &config.upstream)?;
             let transport = gateway_runtime::transport(pool.clone());
             Ok(Self::Upstream {
-                transport,
+                transport: crate::resume::wrap(transport, &config.resume),
                 endpoints,
                 pool,
             })

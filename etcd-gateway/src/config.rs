@@ -52,6 +52,10 @@ pub struct Config {
     /// Upstream deadlines, keepalive and health checks.
     #[command(flatten)]
     pub upstream: crate::upstream::UpstreamArgs,
+
+    /// Watch and keepalive streams resumed on another member.
+    #[command(flatten)]
+    pub resume: crate::resume::ResumeArgs,
 }
 
 impl Config {

@@ -13,6 +13,7 @@ pub mod docs;
 pub mod embedded;
 #[rustfmt::skip]
 pub mod generated;
+pub mod resume;
 pub mod serve;
 pub mod status;
 pub mod upstream;

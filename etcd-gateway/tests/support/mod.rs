@@ -14,6 +14,8 @@
 //! * [`websocket_client`] drives WebSockets.
 //! * [`stream_pair`] pairs fresh etcd servers for differential stream tests.
 //! * [`watch_gauges`] reads etcd's watch gauges from `/metrics`.
+//! * [`watch_reader`] reads watch streams (JSON lines, SSE, WebSocket) in the background and
+//!   records every event revision with its arrival time.
 //!
 //! Environment:
 //! * `ETCD_34_BIN` / `ETCD_35_BIN` override the etcd binaries.
@@ -37,6 +39,7 @@ pub mod scenario;
 pub mod stream_pair;
 pub mod watch_gauges;
 pub mod watch_keepalive;
+pub mod watch_reader;
 pub mod websocket_client;
 
 // Each test binary uses a different part of the harness.
