@@ -77,18 +77,26 @@ impl Config {
     }
 }
 
-/// Parses `500ms`, `5s`, `2m`.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
+/// Parses a duration flag: `500ms`, `5s`, `2m` (a bare number is seconds), above zero.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let count: u64 = digits
         .parse()
-        .map_err(|_| format!("invalid duration {s:?}"))?;
-    match unit {
-        "ms" => Ok(std::time::Duration::from_millis(n)),
-        "s" | "" => Ok(std::time::Duration::from_secs(n)),
-        "m" => Ok(std::time::Duration::from_secs(n * 60)),
-        _ => Err(format!("invalid duration {s:?} (use ms, s or m)")),
+        .map_err(|_| format!("expected a duration like 500ms, 5s or 2m, found {text:?}"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(count),
+        "s" | "" => Duration::from_secs(count),
+        "m" => Duration::from_secs(count * 60),
+        _ => return Err(format!("expected the unit ms, s or m, found {text:?}")),
+    };
+    if duration.is_zero() {
+        return Err(format!("expected a duration above zero, found {text:?}"));
     }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -128,5 +136,24 @@ mod tests {
                 "{flag}"
             );
         }
+    }
+
+    #[test]
+    fn durations_take_ms_s_and_m_above_zero() {
+        use super::parse_duration;
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            parse_duration("0s"),
+            Err("expected a duration above zero, found \"0s\"".to_owned())
+        );
+        assert_eq!(
+            parse_duration("5h"),
+            Err("expected the unit ms, s or m, found \"5h\"".to_owned())
+        );
+        assert!(parse_duration("s").is_err());
     }
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::config::parse_duration;
+
 /// How the gateway talks to the upstream members (with `--endpoints`).
 #[derive(Debug, Clone, Args)]
 pub struct UpstreamArgs {
@@ -56,44 +58,5 @@ impl Default for UpstreamArgs {
             keepalive_timeout: Duration::from_secs(3),
             health_check_interval: Duration::from_secs(1),
         }
-    }
-}
-
-/// Parses a positive duration: `500ms`, `5s`, `2m`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let count: u64 = digits
-        .parse()
-        .map_err(|_| format!("expected a duration like 500ms, 5s or 2m, found {text:?}"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(count),
-        "s" | "" => Duration::from_secs(count),
-        "m" => Duration::from_secs(count * 60),
-        _ => return Err(format!("expected the unit ms, s or m, found {text:?}")),
-    };
-    if duration.is_zero() {
-        return Err(format!("expected a duration above zero, found {text:?}"));
-    }
-    Ok(duration)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::parse_duration;
-
-    #[test]
-    fn durations_take_ms_s_and_m() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5h").is_err());
-        assert!(parse_duration("s").is_err());
     }
 }
