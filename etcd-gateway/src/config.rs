@@ -48,6 +48,10 @@ pub struct Config {
     /// Time allowed to open a connection to an upstream member.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub dial_timeout: std::time::Duration,
+
+    /// Metrics listeners and log format.
+    #[command(flatten)]
+    pub observability: crate::metrics::ObservabilityArgs,
 }
 
 impl Config {
