@@ -9,6 +9,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use gateway_runtime::session::{SessionGuard, SessionHook, SessionKind};
+use http::Method;
 use prometheus::IntGauge;
 
 use super::registry::metrics;
@@ -26,6 +27,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
         .into();
     let method = request.method().clone();
+    let method_label = method_label(&method);
     request
         .extensions_mut()
         .insert(session_hook(Arc::clone(&route)));
@@ -35,14 +37,24 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     let metrics = metrics();
     metrics
         .http_requests
-        .with_label_values(&[&*route, method.as_str(), status.as_str()])
+        .with_label_values(&[&*route, method_label, status.as_str()])
         .inc();
     metrics
         .http_duration
-        .with_label_values(&[&*route, method.as_str()])
+        .with_label_values(&[&*route, method_label])
         .observe(latency.as_secs_f64());
     crate::logging::log_request(&method, &route, status, latency);
     response
+}
+
+/// The method label: a standard method's name, `other` for any extension method (which a
+/// client may invent without bound).
+fn method_label(method: &Method) -> &str {
+    match method.as_str() {
+        name @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "CONNECT"
+        | "TRACE") => name,
+        _ => "other",
+    }
 }
 
 /// Counts the sessions of `route` while they are open.
