@@ -29,3 +29,25 @@ pub fn record_member_health(url: &str, healthy: bool) {
         .with_label_values(&[url])
         .set(i64::from(healthy));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{record_member_health, render};
+
+    #[test]
+    fn member_health_is_one_gauge_per_member() {
+        record_member_health("http://10.0.0.1:2379", true);
+        record_member_health("http://10.0.0.2:2379", true);
+        record_member_health("http://10.0.0.2:2379", false);
+        let text = render();
+        for line in [
+            r#"etcd_gateway_upstream_member_healthy{member="http://10.0.0.1:2379"} 1"#,
+            r#"etcd_gateway_upstream_member_healthy{member="http://10.0.0.2:2379"} 0"#,
+        ] {
+            assert!(
+                text.lines().any(|sample| sample == line),
+                "{line} in:\n{text}"
+            );
+        }
+    }
+}
