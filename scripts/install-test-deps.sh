@@ -6,7 +6,8 @@
 #   - curl:        runs the documentation examples
 #   - chromium:    Debian's package (/usr/bin/chromium), renders the /docs page headless
 #   - openapi-spec-validator (PyPI): validates the served OpenAPI 3.1 and Swagger 2.0 documents
-# The Debian etcd service is never started: a temporary policy-rc.d forbids service starts
+#   - promtool:    Debian's prometheus package (/usr/bin/promtool), checks the /metrics output
+# The Debian etcd and prometheus services are never started: a temporary policy-rc.d forbids service starts
 # while packages are installed. The tests run their own etcd servers on free ports.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
 [ -x /usr/bin/etcd ] || apt_packages+=(etcd-server)
 [ -x /usr/bin/etcdctl ] || apt_packages+=(etcd-client)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+[ -x /usr/bin/promtool ] || apt_packages+=(prometheus)
 if ! command -v python3 >/dev/null 2>&1; then
     apt_packages+=(python3 python3-pip)
 elif ! python3 -m pip --version >/dev/null 2>&1; then
@@ -61,4 +63,5 @@ echo "etcd 3.5: $("$bin" --version | head -n1) ($bin)"
 echo "etcdctl: $(/usr/bin/etcdctl version 2>/dev/null | head -n1) (/usr/bin/etcdctl)"
 echo "curl: $(curl --version | head -n1)"
 echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | tail -n1) (/usr/bin/chromium)"
+echo "promtool: $(/usr/bin/promtool --version 2>&1 | head -n1) (/usr/bin/promtool)"
 echo "openapi-spec-validator: $(python3 -m pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"

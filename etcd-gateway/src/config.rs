@@ -56,6 +56,10 @@ pub struct Config {
     /// Watch and keepalive streams resumed on another member.
     #[command(flatten)]
     pub resume: crate::resume::ResumeArgs,
+
+    /// Metrics listeners and log format.
+    #[command(flatten)]
+    pub observability: crate::metrics::ObservabilityArgs,
 }
 
 impl Config {

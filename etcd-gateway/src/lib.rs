@@ -4,13 +4,15 @@
 //! [`generated`]); [`gateway_runtime`] does the HTTP work; this crate adds configuration,
 //! the backends ([`backend`]: the [`upstream`] connection, or the [`embedded`] store whose
 //! gRPC services are also served natively, see [`serve`]) and etcd's `/version` and `/health`
-//! endpoints.
+//! endpoints, Prometheus [`metrics`] at `/metrics` and the [`logging`] setup.
 #![deny(missing_docs)]
 
 pub mod backend;
 pub mod config;
 pub mod docs;
 pub mod embedded;
+pub mod logging;
+pub mod metrics;
 #[rustfmt::skip]
 pub mod generated;
 pub mod resume;
@@ -28,15 +30,20 @@ pub const API_PREFIX: &str = "/v3/";
 /// Older prefixes still served: `/v3beta/` (etcd 3.3) and `/v3alpha/` (etcd 3.2).
 pub const LEGACY_PREFIXES: &[&str] = &["/v3beta/", "/v3alpha/"];
 
-/// The complete HTTP application in front of `transport`.
+/// The complete HTTP application in front of `transport`: every request counted, timed and
+/// logged by route ([`metrics::http`]), every gRPC call by method and code
+/// ([`metrics::grpc`]).
 pub fn app(transport: GrpcTransport, max_body_bytes: usize) -> axum::Router {
-    let router = GatewayRouter::new(transport)
+    let router = GatewayRouter::new(metrics::grpc::instrument_transport(transport))
         .prefix_aliases(API_PREFIX, LEGACY_PREFIXES)
         .max_body_bytes(max_body_bytes)
         .route("/version", get(status::version))
-        .route("/health", get(status::health));
+        .route("/health", get(status::health))
+        .route("/metrics", get(metrics::serve_metrics));
     let router = docs::routes()
         .into_iter()
         .fold(router, |router, (path, route)| router.route(path, route));
-    generated::routes::register(router).into_router()
+    generated::routes::register(router)
+        .into_router()
+        .layer(axum::middleware::from_fn(metrics::http::observe))
 }

@@ -4,23 +4,32 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use etcd_gateway::backend::Backend;
 use etcd_gateway::config::Config;
-use tracing_subscriber::EnvFilter;
+use etcd_gateway::metrics::listener;
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&config.log_level).context("invalid --log-level")?)
-        .with_writer(std::io::stderr)
-        .init();
+    etcd_gateway::logging::init(&config.log_level, config.observability.log_format)?;
 
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
     let addr = listener.local_addr()?;
     let backend = Backend::from_config(&config, addr)?;
+    if let Backend::Embedded(embedded) = &backend {
+        etcd_gateway::metrics::embedded::register(embedded)
+            .context("cannot register the embedded store's metrics")?;
+    }
+    let metrics_listeners = listener::bind(&config.observability.listen_metrics_urls).await?;
     let app = etcd_gateway::serve::app(&backend, config.max_request_body_bytes);
     println!("etcd-gateway listening on http://{addr}");
+    for metrics_listener in &metrics_listeners {
+        println!(
+            "etcd-gateway metrics on http://{}",
+            metrics_listener.local_addr()?
+        );
+    }
+    listener::serve(metrics_listeners, &listener::router(backend.transport()));
     match &backend {
         Backend::Upstream { endpoints, .. } => {
             tracing::info!(%addr, backend = "upstream", ?endpoints, "serving");

@@ -25,6 +25,7 @@ use crate::{
     codec,
     context::RequestContext,
     error::{error_body, error_response, not_found},
+    session::hold_while_streaming,
     state::GatewayState,
     stream::{self, Framing, RequestStream},
     unary::{call_unary, unary_response},
@@ -211,7 +212,8 @@ where
             Err(response) => return response,
         };
         let call = |request| self.invoke(&exchange.state, request);
-        stream::server_streaming(&exchange.context, framing, &body, call).await
+        let response = stream::server_streaming(&exchange.context, framing, &body, call).await;
+        hold_while_streaming(exchange.parts.extensions.get(), response)
     }
 
     async fn serve_websocket(self: Arc<Self>, session: WebSocketSession) {
@@ -233,7 +235,9 @@ where
         let framing = Framing::negotiate(&exchange.parts.headers);
         let limit = exchange.state.max_body_bytes;
         let call = |request| self.invoke(&exchange.state, request);
-        stream::bidi_streaming(&exchange.context, framing, exchange.body, limit, call).await
+        let response =
+            stream::bidi_streaming(&exchange.context, framing, exchange.body, limit, call).await;
+        hold_while_streaming(exchange.parts.extensions.get(), response)
     }
 
     async fn serve_websocket(self: Arc<Self>, session: WebSocketSession) {

@@ -17,6 +17,7 @@
 //! * `codec`, `body`: JSON decoding and encoding, size-limited request bodies,
 //! * [`error`]: the JSON error shape and the gRPC code → HTTP status table,
 //! * `cors`: CORS headers and the blanket `OPTIONS` answer,
+//! * [`session`]: a hook for layers that count open streams and WebSocket sessions,
 //! * [`GrpcTransport`] / [`transport`]: the type-erased gRPC service every call goes through,
 //!   with [`MessageLimits`] applied to every client.
 //!
@@ -34,6 +35,7 @@ mod endpoint;
 pub mod error;
 mod metadata;
 mod router;
+pub mod session;
 mod state;
 pub mod stream;
 mod transport;

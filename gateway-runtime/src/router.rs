@@ -28,6 +28,7 @@ use crate::{
         WebSocketSession, captures,
     },
     error::{error_body, json_response, method_not_allowed, not_found},
+    session::{SessionHook, SessionKind},
     state::GatewayState,
     stream::RequestStream,
 };
@@ -338,18 +339,21 @@ fn websocket_route(handler: WebSocketHandler, allow: HeaderValue) -> MethodRoute
                 let Ok(upgrade) = upgrade else {
                     return method_not_allowed_with(allow);
                 };
+                let hook = parts.extensions.get::<SessionHook>().cloned();
                 let (handshake, bearer) = handshake(&mut parts).await;
                 let upgrade = if bearer {
                     upgrade.protocols([BEARER_PROTOCOL])
                 } else {
                     upgrade
                 };
-                upgrade.on_upgrade(move |socket| {
+                upgrade.on_upgrade(move |socket| async move {
+                    let _session = hook.map(|hook| hook.open(SessionKind::WebSocket));
                     handler(WebSocketSession {
                         state,
                         handshake,
                         socket,
                     })
+                    .await;
                 })
             }
         },

@@ -106,7 +106,7 @@ pub fn routes(
     let auth = AuthServer::new(Unsupported).max_decoding_message_size(max_received);
     let election = ElectionServer::new(Unsupported).max_decoding_message_size(max_received);
     let lock = LockServer::new(Unsupported).max_decoding_message_size(max_received);
-    Ok(Routes::new(kv)
+    let routes = Routes::new(kv)
         .add_service(maintenance)
         .add_service(cluster)
         .add_service(watch)
@@ -114,5 +114,6 @@ pub fn routes(
         .add_service(auth)
         .add_service(election)
         .add_service(lock)
-        .prepare())
+        .prepare();
+    Ok(crate::metrics::grpc::instrument_routes(routes))
 }

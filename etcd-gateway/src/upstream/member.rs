@@ -30,8 +30,10 @@ impl Member {
     /// connected yet.
     pub fn new(url: &str, options: &EndpointOptions) -> Result<Self> {
         let channel = endpoint(url, options)?.connect_lazy();
+        let url = url.trim().to_owned();
+        crate::metrics::record_member_health(&url, true);
         Ok(Self {
-            url: url.trim().to_owned(),
+            url,
             channel,
             healthy: watch::Sender::new(true),
         })
@@ -62,6 +64,7 @@ impl Member {
 
     /// Takes the member out of rotation (`why` is logged when it was in).
     pub fn mark_unhealthy(&self, why: &str) {
+        crate::metrics::record_member_health(&self.url, false);
         if self.healthy.send_replace(false) {
             tracing::warn!(member = %self.url, reason = why, "upstream member out of rotation");
         }
@@ -69,6 +72,7 @@ impl Member {
 
     /// Puts the member back into rotation.
     pub fn mark_healthy(&self) {
+        crate::metrics::record_member_health(&self.url, true);
         if !self.healthy.send_replace(true) {
             tracing::info!(member = %self.url, "upstream member back in rotation");
         }

@@ -14,7 +14,7 @@ use super::state::{RevisionEvents, StoreState};
 use super::writer::{BatchLimits, LeaseGrant, LeaseRevoke, Write, Writer};
 use crate::embedded::apply::{self, LeaseLookup, NoLeases, ReadOnly};
 use crate::embedded::errors::EtcdError;
-use crate::embedded::key_index::Revision;
+use crate::embedded::key_index::{KeyRange, Revision};
 use crate::embedded::storage::Storage;
 use crate::embedded::validate::is_txn_readonly;
 use crate::etcdserverpb::{
@@ -121,6 +121,19 @@ impl Store {
     /// The revision of the last compaction, -1 if there was none.
     pub fn compact_revision(&self) -> i64 {
         self.state.read().compact_rev
+    }
+
+    /// The number of keys that exist at the current revision.
+    pub fn key_count(&self) -> usize {
+        let published = self.state.read();
+        let mut count = 0;
+        published
+            .index
+            .visit(KeyRange::From(&[]), published.current_rev, |_, _| {
+                count += 1;
+                true
+            });
+        count
     }
 
     /// The number of durable commits so far (a commit may hold many writes).

@@ -519,6 +519,7 @@ fn commit(
         batch.abort()?;
         return Ok(applied);
     }
+    let _timer = crate::metrics::embedded::commit_timer();
     if let Err(err) = batch.commit() {
         // Whether the commit reached the disk is unknown: stop, as etcd would.
         state.fail(&err);
