@@ -48,6 +48,10 @@ pub struct Config {
     /// Time allowed to open a connection to an upstream member.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub dial_timeout: std::time::Duration,
+
+    /// TLS to the cluster and for clients.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 impl Config {

@@ -4,7 +4,7 @@
 //! [`generated`]); [`gateway_runtime`] does the HTTP work; this crate adds configuration,
 //! the backends ([`backend`]: the [`upstream`] connection, or the [`embedded`] store whose
 //! gRPC services are also served natively, see [`serve`]) and etcd's `/version` and `/health`
-//! endpoints.
+//! endpoints, and [`tls`] on both sides.
 #![deny(missing_docs)]
 
 pub mod backend;
@@ -15,6 +15,7 @@ pub mod embedded;
 pub mod generated;
 pub mod serve;
 pub mod status;
+pub mod tls;
 pub mod upstream;
 
 use axum::routing::get;

@@ -18,11 +18,21 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
     let addr = listener.local_addr()?;
+    let server_tls = config.tls.server()?;
     let backend = Backend::from_config(&config, addr)?;
     let app = etcd_gateway::serve::app(&backend, config.max_request_body_bytes);
-    println!("etcd-gateway listening on http://{addr}");
+    let scheme = if server_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("etcd-gateway listening on {scheme}://{addr}");
     match &backend {
         Backend::Upstream { endpoints, .. } => {
+            config
+                .tls
+                .upstream()?
+                .spawn_probe(endpoints, config.dial_timeout);
             tracing::info!(%addr, backend = "upstream", ?endpoints, "serving");
         }
         Backend::Embedded(embedded) => {
@@ -36,7 +46,7 @@ async fn main() -> Result<()> {
             );
         }
     }
-    etcd_gateway::serve::run(listener, app, shutdown_signal()).await
+    etcd_gateway::serve::run(listener, app, server_tls, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

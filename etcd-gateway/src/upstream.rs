@@ -6,12 +6,18 @@ use anyhow::{Context, Result};
 use gateway_runtime::GrpcTransport;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::tls::UpstreamTls;
+
 /// One shared HTTP/2 channel to the cluster's members (load-balanced over all of them),
 /// built once; connections are opened lazily, so the gateway starts while members are down.
-pub fn connect(endpoints: &[String], dial_timeout: Duration) -> Result<GrpcTransport> {
+pub fn connect(
+    endpoints: &[String],
+    dial_timeout: Duration,
+    tls: &UpstreamTls,
+) -> Result<GrpcTransport> {
     let endpoints = endpoints
         .iter()
-        .map(|url| endpoint(url, dial_timeout))
+        .map(|url| endpoint(url, dial_timeout, tls))
         .collect::<Result<Vec<_>>>()?;
     let channel = match endpoints.as_slice() {
         [] => anyhow::bail!("no upstream endpoints given"),
@@ -21,17 +27,18 @@ pub fn connect(endpoints: &[String], dial_timeout: Duration) -> Result<GrpcTrans
     Ok(gateway_runtime::transport(channel))
 }
 
-fn endpoint(url: &str, dial_timeout: Duration) -> Result<Endpoint> {
+fn endpoint(url: &str, dial_timeout: Duration, tls: &UpstreamTls) -> Result<Endpoint> {
     let url = url.trim();
     let url = if url.contains("://") {
         url.to_owned()
     } else {
         format!("http://{url}")
     };
-    Ok(Endpoint::from_shared(url.clone())
+    let endpoint = Endpoint::from_shared(url.clone())
         .with_context(|| format!("invalid endpoint {url:?}"))?
         .connect_timeout(dial_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true))
+        .keep_alive_while_idle(true);
+    tls.apply(endpoint)
 }

@@ -1,0 +1,124 @@
+//! TLS to the upstream cluster: `https://` endpoints, verified with `--cacert` (or the
+//! system's roots), presenting `--cert`/`--key` for mutual TLS.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+use super::{TlsArgs, pem};
+use crate::etcdserverpb::StatusRequest;
+use crate::etcdserverpb::maintenance_client::MaintenanceClient;
+
+/// How the gateway secures its connections to `https://` members.
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    config: ClientTlsConfig,
+    /// Whether any upstream TLS flag was given (to warn when no endpoint uses TLS).
+    configured: bool,
+}
+
+impl UpstreamTls {
+    /// Reads `--cacert`, `--cert` and `--key`. `--insecure-skip-tls-verify` is refused.
+    pub fn from_args(args: &TlsArgs) -> Result<Self> {
+        if args.insecure_skip_tls_verify {
+            bail!(
+                "--insecure-skip-tls-verify is not supported: the gateway always verifies the \
+                 members' certificates; give the cluster's CA with --cacert instead"
+            );
+        }
+        let mut config = ClientTlsConfig::new();
+        match &args.cacert {
+            Some(path) => {
+                pem::certificates("--cacert", path)?;
+                config = config.ca_certificate(Certificate::from_pem(pem::read("--cacert", path)?));
+            }
+            None => config = config.with_native_roots(),
+        }
+        if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+            pem::certificates("--cert", cert)?;
+            pem::private_key("--key", key)?;
+            config = config.identity(Identity::from_pem(
+                pem::read("--cert", cert)?,
+                pem::read("--key", key)?,
+            ));
+        }
+        Ok(Self {
+            config,
+            configured: args.cacert.is_some() || args.cert.is_some(),
+        })
+    }
+
+    /// `endpoint` with TLS if its URL is `https://`; `http://` endpoints are left as they are.
+    pub fn apply(&self, endpoint: Endpoint) -> Result<Endpoint> {
+        if endpoint.uri().scheme_str() != Some("https") {
+            return Ok(endpoint);
+        }
+        let uri = endpoint.uri().to_string();
+        endpoint
+            .tls_config(self.config.clone())
+            .with_context(|| format!("TLS settings for {uri}"))
+    }
+
+    /// Checks in the background that the first `https://` member of `endpoints` accepts the
+    /// TLS settings (one `Maintenance.Status` call), and warns on stderr if it does not. The
+    /// start is never held up or failed by it. Warns too when TLS flags are given but no
+    /// endpoint is `https://`.
+    pub fn spawn_probe(&self, endpoints: &[String], dial_timeout: Duration) {
+        let Some(url) = endpoints
+            .iter()
+            .map(|url| url.trim())
+            .find(|url| url.starts_with("https://"))
+        else {
+            if self.configured {
+                tracing::warn!(
+                    "--cacert/--cert/--key are given but no endpoint is https://: the \
+                     connections to the cluster are not encrypted"
+                );
+            }
+            return;
+        };
+        let url = url.to_owned();
+        let tls = self.clone();
+        tokio::spawn(async move {
+            match tls.probe(&url, dial_timeout).await {
+                Ok(()) => tracing::debug!(%url, "upstream member accepts the TLS settings"),
+                Err(err) => tracing::warn!("upstream member {url} cannot be reached: {err:#}"),
+            }
+        });
+    }
+
+    async fn probe(&self, url: &str, dial_timeout: Duration) -> Result<()> {
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .with_context(|| format!("invalid endpoint {url:?}"))?
+            .connect_timeout(dial_timeout)
+            .timeout(dial_timeout);
+        let endpoint = self.apply(endpoint)?;
+        let call = async {
+            let channel = endpoint.connect().await.map_err(anyhow::Error::new)?;
+            MaintenanceClient::new(channel)
+                .status(StatusRequest {})
+                .await
+                .map_err(|status| {
+                    let detail = source_chain(&status);
+                    anyhow::anyhow!("{}{detail}", status.message())
+                })?;
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(dial_timeout * 2, call)
+            .await
+            .with_context(|| format!("no answer within {:?}", dial_timeout * 2))?
+    }
+}
+
+/// `": <source>: <source>..."` for the errors behind `err`, or nothing.
+fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut source = err.source();
+    while let Some(err) = source {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        source = err.source();
+    }
+    text
+}
