@@ -83,7 +83,11 @@ impl UpstreamTls {
         tokio::spawn(async move {
             match tls.probe(&url, dial_timeout).await {
                 Ok(()) => tracing::debug!(%url, "upstream member accepts the TLS settings"),
-                Err(err) => tracing::warn!("upstream member {url} cannot be reached: {err:#}"),
+                Err(err) => {
+                    let problem = describe(&err);
+                    let hint = hint(&problem);
+                    tracing::warn!("upstream member {url} cannot be reached: {problem}{hint}");
+                }
             }
         });
     }
@@ -95,14 +99,10 @@ impl UpstreamTls {
             .timeout(dial_timeout);
         let endpoint = self.apply(endpoint)?;
         let call = async {
-            let channel = endpoint.connect().await.map_err(anyhow::Error::new)?;
+            let channel = endpoint.connect().await?;
             MaintenanceClient::new(channel)
                 .status(StatusRequest {})
-                .await
-                .map_err(|status| {
-                    let detail = source_chain(&status);
-                    anyhow::anyhow!("{}{detail}", status.message())
-                })?;
+                .await?;
             anyhow::Ok(())
         };
         tokio::time::timeout(dial_timeout * 2, call)
@@ -111,14 +111,35 @@ impl UpstreamTls {
     }
 }
 
-/// `": <source>: <source>..."` for the errors behind `err`, or nothing.
-fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = String::new();
-    let mut source = err.source();
-    while let Some(err) = source {
-        text.push_str(": ");
-        text.push_str(&err.to_string());
-        source = err.source();
+/// The error and its sources, `: `-separated, without the generic "transport error" and
+/// without repeating a source that its parent already printed.
+fn describe(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = match cause.downcast_ref::<tonic::Status>() {
+            Some(status) => status.message().to_owned(),
+            None => cause.to_string(),
+        };
+        if text == "transport error" || parts.last().is_some_and(|last| last.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
     }
-    text
+    parts.join(": ")
+}
+
+/// What to check for a known TLS failure, as ` (...)`, or nothing.
+fn hint(problem: &str) -> &'static str {
+    if problem.contains("UnknownIssuer") {
+        " (the member's certificate is not signed by --cacert)"
+    } else if problem.contains("NotValidForName") {
+        " (the member's certificate does not name the endpoint's host)"
+    } else if problem.contains("Expired") || problem.contains("NotValidYet") {
+        " (the member's certificate is outside its validity period)"
+    } else if problem.contains("received fatal alert") {
+        " (the member refused the TLS connection: check --cert and --key against its \
+         --trusted-ca-file, and their validity)"
+    } else {
+        ""
+    }
 }

@@ -14,6 +14,8 @@
 //! * [`websocket_client`] drives WebSockets.
 //! * [`stream_pair`] pairs fresh etcd servers for differential stream tests.
 //! * [`watch_gauges`] reads etcd's watch gauges from `/metrics`.
+//! * [`certs`] generates CAs and certificates per test; [`etcd_tls`] starts an etcd 3.5.1 that
+//!   requires client certificates; [`tls_http`] is an HTTPS client (HTTP/1.1 or HTTP/2 by ALPN).
 //!
 //! Environment:
 //! * `ETCD_34_BIN` / `ETCD_35_BIN` override the etcd binaries.
@@ -25,8 +27,10 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod cluster;
 pub mod etcd;
+pub mod etcd_tls;
 pub mod gateway;
 pub mod http;
 pub mod http_stream;
@@ -35,6 +39,7 @@ pub mod kv_lease;
 pub mod process;
 pub mod scenario;
 pub mod stream_pair;
+pub mod tls_http;
 pub mod watch_gauges;
 pub mod watch_keepalive;
 pub mod websocket_client;
