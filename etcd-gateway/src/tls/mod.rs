@@ -125,3 +125,49 @@ impl TlsArgs {
         ServerTls::from_args(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use clap::error::ErrorKind;
+
+    use crate::config::Config;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("etcd-gateway").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn flags_that_need_a_partner_are_refused_alone() {
+        for args in [
+            &["--cert", "c.pem"][..],
+            &["--key", "k.pem"],
+            &["--cert-file", "c.pem"],
+            &["--key-file", "k.pem"],
+            &[
+                "--cert-file",
+                "c.pem",
+                "--key-file",
+                "k.pem",
+                "--client-cert-auth",
+            ],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{args:?}");
+        }
+        let config = parse(&[
+            "--cert-file",
+            "c.pem",
+            "--key-file",
+            "k.pem",
+            "--trusted-ca-file",
+            "ca.pem",
+            "--client-cert-auth",
+            "--cipher-suites",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        ])
+        .unwrap();
+        assert!(config.tls.client_cert_auth);
+        assert_eq!(config.tls.cipher_suites.len(), 2);
+    }
+}

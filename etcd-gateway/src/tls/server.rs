@@ -58,11 +58,6 @@ impl ServerTls {
         let (Some(cert_file), Some(key_file)) = (&args.cert_file, &args.key_file) else {
             return Ok(None);
         };
-        if args.client_cert_auth && args.trusted_ca_file.is_none() {
-            bail!(
-                "--client-cert-auth needs --trusted-ca-file (the CA that signs client certificates)"
-            );
-        }
         let settings = Settings {
             cert_file: cert_file.clone(),
             key_file: key_file.clone(),
@@ -114,11 +109,6 @@ impl ServerTls {
         tokio_rustls::TlsAcceptor::from(self.config())
             .accept(tcp)
             .await
-    }
-
-    /// Whether clients must present a certificate.
-    pub fn requires_client_certificates(&self) -> bool {
-        self.settings.client_cert_auth
     }
 }
 

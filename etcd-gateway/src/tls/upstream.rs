@@ -130,16 +130,38 @@ fn describe(err: &anyhow::Error) -> String {
 
 /// What to check for a known TLS failure, as ` (...)`, or nothing.
 fn hint(problem: &str) -> &'static str {
-    if problem.contains("UnknownIssuer") {
+    let problem = problem.to_ascii_lowercase();
+    let mentions = |words: &[&str]| words.iter().any(|word| problem.contains(word));
+    if mentions(&["unknownissuer", "unknown issuer"]) {
         " (the member's certificate is not signed by --cacert)"
-    } else if problem.contains("NotValidForName") {
+    } else if mentions(&["notvalidforname", "not valid for name"]) {
         " (the member's certificate does not name the endpoint's host)"
-    } else if problem.contains("Expired") || problem.contains("NotValidYet") {
+    } else if mentions(&["expired", "notvalidyet", "not valid yet"]) {
         " (the member's certificate is outside its validity period)"
-    } else if problem.contains("received fatal alert") {
+    } else if mentions(&["fatal alert"]) {
         " (the member refused the TLS connection: check --cert and --key against its \
          --trusted-ca-file, and their validity)"
     } else {
         ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{describe, hint};
+
+    #[test]
+    fn problems_are_described_once_with_a_hint() {
+        let err = anyhow::Error::new(tonic::Status::unavailable(
+            "invalid peer certificate: UnknownIssuer",
+        ))
+        .context("transport error");
+        let problem = describe(&err);
+        assert_eq!(problem, "invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            hint(&problem),
+            " (the member's certificate is not signed by --cacert)"
+        );
+        assert_eq!(hint("connection refused"), "");
     }
 }
