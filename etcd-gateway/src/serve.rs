@@ -113,30 +113,35 @@ pub async fn run(
         // every open watch stream).
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let served = match tls {
-                None => serve_connection(TokioIo::new(tcp), service, watcher).await,
-                Some(tls) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            serve_connection(TokioIo::new(stream), service, watcher).await
-                        }
-                        Ok(Err(err)) => {
-                            tracing::debug!(%peer, %err, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
+        // Plain and TLS connections are separate tasks, so a plain connection's task does
+        // not carry the (larger) state of a TLS handshake.
+        match &tls {
+            None => {
+                tokio::spawn(async move {
+                    let served = serve_connection(TokioIo::new(tcp), service, watcher).await;
+                    if let Err(err) = served {
+                        tracing::trace!(%peer, %err, "connection ended with an error");
                     }
-                }
-            };
-            if let Err(err) = served {
-                tracing::trace!(%peer, %err, "connection ended with an error");
+                });
             }
-        });
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp));
+                    let stream = match handshake.await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            return tracing::debug!(%peer, %err, "TLS handshake failed");
+                        }
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let served = serve_connection(TokioIo::new(stream), service, watcher).await;
+                    if let Err(err) = served {
+                        tracing::trace!(%peer, %err, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;
@@ -152,11 +157,15 @@ async fn serve_connection<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // The CONNECT protocol carries WebSockets over HTTP/2.
-    builder.http2().enable_connect_protocol();
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    watcher.watch(connection.into_owned()).await
+    let connection = {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The CONNECT protocol carries WebSockets over HTTP/2.
+        builder.http2().enable_connect_protocol();
+        builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned()
+    };
+    watcher.watch(connection).await
 }
 
 /// Handles a failed `accept`: out of file descriptors (or another resource) waits a moment
