@@ -34,15 +34,25 @@ pub enum Backend {
 
 impl Backend {
     /// The upstream backend if `--endpoints` lists any, the embedded one otherwise. The
-    /// embedded member advertises `http://<listen_addr>` (the address actually bound) as its
-    /// client URL.
+    /// embedded member advertises `http://<listen_addr>` (the address actually bound; `https://`
+    /// with `--cert-file`) as its client URL.
     pub fn from_config(config: &Config, listen_addr: SocketAddr) -> Result<Self> {
         let endpoints = config.upstream_endpoints();
         if endpoints.is_empty() {
-            let client_urls = vec![format!("http://{listen_addr}")];
+            let scheme = if config.tls.cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let client_urls = vec![format!("{scheme}://{listen_addr}")];
             Embedded::open(config.data_dir(), &config.name, client_urls).map(Self::Embedded)
         } else {
-            let pool = crate::upstream::connect(&endpoints, config.dial_timeout, &config.upstream)?;
+            let pool = crate::upstream::connect(
+                &endpoints,
+                config.dial_timeout,
+                &config.upstream,
+                &config.tls.upstream()?,
+            )?;
             let transport = gateway_runtime::transport(pool.clone());
             Ok(Self::Upstream {
                 transport: crate::resume::wrap(transport, &config.resume),

@@ -60,6 +60,10 @@ pub struct Config {
     /// Metrics listeners and log format.
     #[command(flatten)]
     pub observability: crate::metrics::ObservabilityArgs,
+
+    /// TLS to the cluster and for clients.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 impl Config {

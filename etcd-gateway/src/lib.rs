@@ -4,7 +4,8 @@
 //! [`generated`]); [`gateway_runtime`] does the HTTP work; this crate adds configuration,
 //! the backends ([`backend`]: the [`upstream`] connection, or the [`embedded`] store whose
 //! gRPC services are also served natively, see [`serve`]) and etcd's `/version` and `/health`
-//! endpoints, Prometheus [`metrics`] at `/metrics` and the [`logging`] setup.
+//! endpoints, Prometheus [`metrics`] at `/metrics`, the [`logging`] setup, and [`tls`] on both
+//! sides.
 #![deny(missing_docs)]
 
 pub mod backend;
@@ -18,6 +19,7 @@ pub mod generated;
 pub mod resume;
 pub mod serve;
 pub mod status;
+pub mod tls;
 pub mod upstream;
 
 use axum::routing::get;

@@ -15,6 +15,7 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
     let addr = listener.local_addr()?;
+    let server_tls = config.tls.server()?;
     let backend = Backend::from_config(&config, addr)?;
     if let Backend::Embedded(embedded) = &backend {
         etcd_gateway::metrics::embedded::register(embedded)
@@ -22,7 +23,12 @@ async fn main() -> Result<()> {
     }
     let metrics_listeners = listener::bind(&config.observability.listen_metrics_urls).await?;
     let app = etcd_gateway::serve::app(&backend, config.max_request_body_bytes);
-    println!("etcd-gateway listening on http://{addr}");
+    let scheme = if server_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("etcd-gateway listening on {scheme}://{addr}");
     for metrics_listener in &metrics_listeners {
         println!(
             "etcd-gateway metrics on http://{}",
@@ -32,6 +38,10 @@ async fn main() -> Result<()> {
     listener::serve(metrics_listeners, &listener::router(backend.transport()));
     match &backend {
         Backend::Upstream { endpoints, .. } => {
+            config
+                .tls
+                .upstream()?
+                .spawn_probe(endpoints, config.dial_timeout);
             tracing::info!(%addr, backend = "upstream", ?endpoints, "serving");
         }
         Backend::Embedded(embedded) => {
@@ -45,7 +55,7 @@ async fn main() -> Result<()> {
             );
         }
     }
-    etcd_gateway::serve::run(listener, app, shutdown_signal()).await
+    etcd_gateway::serve::run(listener, app, server_tls, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

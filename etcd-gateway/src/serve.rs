@@ -4,19 +4,26 @@
 //! Requests are told apart the way etcd does it: an HTTP/2 request whose `content-type` is
 //! `application/grpc` (or `application/grpc+<codec>`, or with parameters) goes to the gRPC
 //! services; every other request goes to the JSON gateway. HTTP/2 is accepted with prior
-//! knowledge (h2c, as gRPC clients speak it) next to HTTP/1.1 on the same port.
+//! knowledge (h2c, as gRPC clients speak it) next to HTTP/1.1 on the same port; with TLS
+//! (`--cert-file`), the client chooses by ALPN.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tower::ServiceExt;
 
 use crate::backend::Backend;
+use crate::tls::ServerTls;
 
 /// The complete application of `backend`: the JSON gateway, plus the gRPC services if the
 /// backend has some to serve.
@@ -68,25 +75,112 @@ async fn dispatch(State(to): State<Dispatch>, request: Request) -> Response {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets the open requests finish.
+/// How long a client may take to complete its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` (over TLS if `tls` is given) until `shutdown` resolves, then
+/// lets the open requests finish.
+///
+/// Each connection is served by hyper's automatic HTTP/1.1-or-HTTP/2 builder: with TLS the
+/// client picks by ALPN (`h2` or `http/1.1`), without it HTTP/2 is recognized by its preface
+/// (prior knowledge). Upgrades (WebSocket) are supported on both.
 pub async fn run(
     listener: TcpListener,
     app: axum::Router,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let listener = listener.tap_io(|tcp| {
+    let tls = tls.map(Arc::new);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    accept_error(err).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
-    });
-    // Served as a make-service: each connection gets a clone of the finished router (one
-    // reference count), where serving the `Router` itself would rebuild every route's service
-    // stack for each connection (axum's `with_state` per connection): ~200 KiB per connection
-    // with this route table, paid by every open watch stream.
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")
+        // One reference count per connection: the finished router is shared, never rebuilt
+        // (serving a `Router` through axum's per-connection `with_state` would rebuild every
+        // route's service stack: ~200 KiB per connection with this route table, paid by
+        // every open watch stream).
+        let service = TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        // Plain and TLS connections are separate tasks, so a plain connection's task does
+        // not carry the (larger) state of a TLS handshake.
+        match &tls {
+            None => {
+                tokio::spawn(async move {
+                    let served = serve_connection(TokioIo::new(tcp), service, watcher).await;
+                    if let Err(err) = served {
+                        tracing::trace!(%peer, %err, "connection ended with an error");
+                    }
+                });
+            }
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp));
+                    let stream = match handshake.await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            return tracing::debug!(%peer, %err, "TLS handshake failed");
+                        }
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let served = serve_connection(TokioIo::new(stream), service, watcher).await;
+                    if let Err(err) = served {
+                        tracing::trace!(%peer, %err, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Serves one connection with HTTP/1.1 or HTTP/2, shut down gracefully with the server.
+async fn serve_connection<IO>(
+    io: TokioIo<IO>,
+    service: TowerToHyperService<axum::Router>,
+    watcher: Watcher,
+) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The CONNECT protocol carries WebSockets over HTTP/2.
+        builder.http2().enable_connect_protocol();
+        builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned()
+    };
+    watcher.watch(connection).await
+}
+
+/// Handles a failed `accept`: out of file descriptors (or another resource) waits a moment
+/// instead of spinning; per-connection errors are only logged.
+async fn accept_error(err: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        tracing::debug!(%err, "accept");
+    } else {
+        tracing::error!(%err, "accept failed, retrying in 1s");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 #[cfg(test)]

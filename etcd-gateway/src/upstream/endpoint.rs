@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tonic::transport::Endpoint;
 
+use crate::tls::UpstreamTls;
+
 /// The HTTP/2 flow-control window of one stream: what a stream whose client does not read can
 /// hold in the gateway before the member stops sending on it.
 pub const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
@@ -24,6 +26,8 @@ pub struct EndpointOptions {
     pub keepalive_time: Duration,
     /// How long a ping may go unanswered before the connection is closed.
     pub keepalive_timeout: Duration,
+    /// TLS for `https://` members.
+    pub tls: UpstreamTls,
 }
 
 /// The endpoint of the member at `url` (`host:port` means `http://host:port`).
@@ -34,7 +38,7 @@ pub fn endpoint(url: &str, options: &EndpointOptions) -> Result<Endpoint> {
     } else {
         format!("http://{url}")
     };
-    Ok(Endpoint::from_shared(url.clone())
+    let endpoint = Endpoint::from_shared(url.clone())
         .with_context(|| format!("invalid endpoint {url:?}: expected http://host:port"))?
         .connect_timeout(options.dial_timeout)
         .tcp_nodelay(true)
@@ -42,7 +46,8 @@ pub fn endpoint(url: &str, options: &EndpointOptions) -> Result<Endpoint> {
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .http2_keep_alive_interval(options.keepalive_time)
         .keep_alive_timeout(options.keepalive_timeout)
-        .keep_alive_while_idle(true))
+        .keep_alive_while_idle(true);
+    options.tls.apply(endpoint)
 }
 
 #[cfg(test)]
@@ -56,6 +61,7 @@ mod tests {
             dial_timeout: Duration::from_secs(1),
             keepalive_time: Duration::from_secs(2),
             keepalive_timeout: Duration::from_secs(3),
+            tls: crate::tls::TlsArgs::default().upstream().unwrap(),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod probe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tls::UpstreamTls;
 use anyhow::{Context, Result};
 
 pub use args::UpstreamArgs;
@@ -31,7 +32,12 @@ pub use pool::Pool;
 
 /// The pool over the members at `endpoints`, with their health probes started on the current
 /// tokio runtime. Nothing is connected yet, so the gateway starts while members are down.
-pub fn connect(endpoints: &[String], dial_timeout: Duration, args: &UpstreamArgs) -> Result<Pool> {
+pub fn connect(
+    endpoints: &[String],
+    dial_timeout: Duration,
+    args: &UpstreamArgs,
+    tls: &UpstreamTls,
+) -> Result<Pool> {
     anyhow::ensure!(
         !endpoints.is_empty(),
         "expected at least one upstream endpoint, found none"
@@ -42,6 +48,7 @@ pub fn connect(endpoints: &[String], dial_timeout: Duration, args: &UpstreamArgs
         dial_timeout,
         keepalive_time: args.keepalive_time,
         keepalive_timeout: args.keepalive_timeout,
+        tls: tls.clone(),
     };
     let members = endpoints
         .iter()

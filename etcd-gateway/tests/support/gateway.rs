@@ -14,6 +14,8 @@ use super::process::{die_with_parent, kill_child, tail};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const BANNER: &str = "etcd-gateway listening on http://";
+/// The listening line with TLS on (`--cert-file`).
+const TLS_BANNER: &str = "etcd-gateway listening on https://";
 
 /// Which implementation plays "our gateway" in the differential and curl suites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +188,9 @@ impl Gateway {
         loop {
             match rx.try_recv() {
                 Ok(line) => {
-                    let addr = line.strip_prefix(BANNER).unwrap_or_else(|| {
+                    let addr = line.strip_prefix(BANNER);
+                    let addr = addr.or_else(|| line.strip_prefix(TLS_BANNER));
+                    let addr = addr.unwrap_or_else(|| {
                         panic!(
                             "unexpected first stdout line {line:?}, expected {BANNER:?}...; \
                              stderr:\n{}",

@@ -16,6 +16,8 @@
 //! * [`watch_gauges`] reads etcd's watch gauges from `/metrics`.
 //! * [`watch_reader`] reads watch streams (JSON lines, SSE, WebSocket) in the background and
 //!   records every event revision with its arrival time.
+//! * [`certs`] generates CAs and certificates per test; [`etcd_tls`] starts an etcd 3.5.1 that
+//!   requires client certificates; [`tls_http`] is an HTTPS client (HTTP/1.1 or HTTP/2 by ALPN).
 //!
 //! Environment:
 //! * `ETCD_34_BIN` / `ETCD_35_BIN` override the etcd binaries.
@@ -27,8 +29,10 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod cluster;
 pub mod etcd;
+pub mod etcd_tls;
 pub mod gateway;
 pub mod http;
 pub mod http_stream;
@@ -37,6 +41,7 @@ pub mod kv_lease;
 pub mod process;
 pub mod scenario;
 pub mod stream_pair;
+pub mod tls_http;
 pub mod watch_gauges;
 pub mod watch_keepalive;
 pub mod watch_reader;
