@@ -435,13 +435,56 @@ async fn certificate_problems_warn_at_start_and_answer_503() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_skip_tls_verify_encrypts_without_verifying_the_member() {
+    // The member's certificate comes from a CA the gateway is never given.
+    let ca = Ca::new("cluster CA");
+    let client = ca.client("gateway", Validity::Current);
+    let etcd = TlsEtcd::start(&ca, &ca.server("etcd", 1), &client).await;
+    let dir = CertDir::new();
+    let (cert, key) = dir.write_leaf("client", &client);
+    let endpoint = etcd.client_url();
+    let gateway = Gateway::start_with_args(&[
+        "--endpoints",
+        &endpoint,
+        "--insecure-skip-tls-verify",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ])
+    .await;
+
+    let put = http::post(
+        &gateway.addr,
+        "/v3/kv/put",
+        r#"{"key": "Zm9v", "value": "YmFy"}"#,
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.describe());
+    let range = http::post(&gateway.addr, "/v3/kv/range", r#"{"key": "Zm9v"}"#).await;
+    assert_eq!(range.status, 200, "{}", range.describe());
+    assert_eq!(
+        without_header(&range),
+        json!({
+            "kvs": [{"key": "Zm9v", "create_revision": "2", "mod_revision": "2",
+                     "version": "1", "value": "YmFy"}],
+            "count": "1",
+        })
+    );
+}
+
 #[test]
-fn insecure_skip_tls_verify_is_refused_at_start() {
+fn insecure_skip_tls_verify_with_cacert_is_refused_at_start() {
+    let dir = CertDir::new();
+    let cacert = dir.write_ca("ca", &Ca::new("cluster CA"));
     let output = Command::new(Gateway::binary())
         .args([
             "--endpoints",
             "https://127.0.0.1:1",
             "--insecure-skip-tls-verify",
+            "--cacert",
+            &cacert,
             "--listen-addr",
             "127.0.0.1:0",
         ])
@@ -451,7 +494,7 @@ fn insecure_skip_tls_verify_is_refused_at_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("--insecure-skip-tls-verify is not supported"),
+        stderr.contains("--insecure-skip-tls-verify and --cacert contradict each other"),
         "{stderr}"
     );
 }

@@ -8,6 +8,7 @@
 //!   etcd's server names them, with certificates re-read when their files change.
 //! * [`pem`]: reading certificates and keys from PEM files, with errors that name the flag.
 
+pub mod insecure;
 pub mod pem;
 pub mod server;
 pub mod upstream;
@@ -46,8 +47,8 @@ pub struct TlsArgs {
     )]
     pub key: Option<PathBuf>,
 
-    /// Accept any upstream certificate. Not supported: the gateway refuses to start with it
-    /// (use --cacert with the cluster's CA instead).
+    /// Encrypt the connections to `https://` members without verifying their certificates
+    /// (test clusters only: the members are not authenticated). Not with --cacert.
     #[arg(
         long,
         env = "ETCD_GATEWAY_INSECURE_SKIP_TLS_VERIFY",

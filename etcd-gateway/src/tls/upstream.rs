@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use super::{TlsArgs, pem};
+use super::{TlsArgs, insecure::InsecureConnector, pem};
 use crate::etcdserverpb::StatusRequest;
 use crate::etcdserverpb::maintenance_client::MaintenanceClient;
 
@@ -14,19 +14,30 @@ use crate::etcdserverpb::maintenance_client::MaintenanceClient;
 #[derive(Debug, Clone)]
 pub struct UpstreamTls {
     config: ClientTlsConfig,
+    /// With `--insecure-skip-tls-verify`: the connector that dials `https://` members without
+    /// verifying their certificates.
+    insecure: Option<InsecureConnector>,
     /// Whether any upstream TLS flag was given (to warn when no endpoint uses TLS).
     configured: bool,
 }
 
 impl UpstreamTls {
-    /// Reads `--cacert`, `--cert` and `--key`. `--insecure-skip-tls-verify` is refused.
+    /// Reads `--cacert`, `--cert`, `--key` and `--insecure-skip-tls-verify`.
     pub fn from_args(args: &TlsArgs) -> Result<Self> {
-        if args.insecure_skip_tls_verify {
+        if args.insecure_skip_tls_verify && args.cacert.is_some() {
             bail!(
-                "--insecure-skip-tls-verify is not supported: the gateway always verifies the \
-                 members' certificates; give the cluster's CA with --cacert instead"
+                "--insecure-skip-tls-verify and --cacert contradict each other: give the \
+                 cluster's CA to verify the members, or skip verification, not both"
             );
         }
+        let insecure = match (args.insecure_skip_tls_verify, &args.cert, &args.key) {
+            (false, _, _) => None,
+            (true, Some(cert), Some(key)) => Some(InsecureConnector::new(Some((
+                pem::certificates("--cert", cert)?,
+                pem::private_key("--key", key)?,
+            )))?),
+            (true, _, _) => Some(InsecureConnector::new(None)?),
+        };
         let mut config = ClientTlsConfig::new();
         match &args.cacert {
             Some(path) => {
@@ -45,8 +56,32 @@ impl UpstreamTls {
         }
         Ok(Self {
             config,
-            configured: args.cacert.is_some() || args.cert.is_some(),
+            insecure,
+            configured: args.cacert.is_some()
+                || args.cert.is_some()
+                || args.insecure_skip_tls_verify,
         })
+    }
+
+    /// The URL tonic dials for the member at `url`: `url` itself, except that an `https://`
+    /// member reached without certificate verification is dialled as `http://` (our connector
+    /// does the TLS, see [`super::insecure`]).
+    pub fn dial_url(&self, url: &str) -> String {
+        match (&self.insecure, url.strip_prefix("https://")) {
+            (Some(_), Some(rest)) => format!("http://{rest}"),
+            _ => url.to_owned(),
+        }
+    }
+
+    /// A lazily connected channel to the member at `url` (as given) through `endpoint` (built
+    /// from [`Self::dial_url`] and [`Self::apply`]).
+    pub fn connect_lazy(&self, url: &str, endpoint: Endpoint) -> Channel {
+        match &self.insecure {
+            Some(connector) if url.trim().starts_with("https://") => {
+                connector.connect_lazy(endpoint)
+            }
+            _ => endpoint.connect_lazy(),
+        }
     }
 
     /// `endpoint` with TLS if its URL is `https://`; `http://` endpoints are left as they are.
@@ -93,13 +128,12 @@ impl UpstreamTls {
     }
 
     async fn probe(&self, url: &str, dial_timeout: Duration) -> Result<()> {
-        let endpoint = Endpoint::from_shared(url.to_owned())
+        let endpoint = Endpoint::from_shared(self.dial_url(url))
             .with_context(|| format!("invalid endpoint {url:?}"))?
             .connect_timeout(dial_timeout)
             .timeout(dial_timeout);
-        let endpoint = self.apply(endpoint)?;
+        let channel = self.connect_lazy(url, self.apply(endpoint)?);
         let call = async {
-            let channel = endpoint.connect().await?;
             MaintenanceClient::new(channel)
                 .status(StatusRequest {})
                 .await?;

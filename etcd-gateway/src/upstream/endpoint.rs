@@ -38,7 +38,7 @@ pub fn endpoint(url: &str, options: &EndpointOptions) -> Result<Endpoint> {
     } else {
         format!("http://{url}")
     };
-    let endpoint = Endpoint::from_shared(url.clone())
+    let endpoint = Endpoint::from_shared(options.tls.dial_url(&url))
         .with_context(|| format!("invalid endpoint {url:?}: expected http://host:port"))?
         .connect_timeout(options.dial_timeout)
         .tcp_nodelay(true)

@@ -29,7 +29,7 @@ impl Member {
     /// The member at `url`, in rotation until a call or a probe says otherwise. Nothing is
     /// connected yet.
     pub fn new(url: &str, options: &EndpointOptions) -> Result<Self> {
-        let channel = endpoint(url, options)?.connect_lazy();
+        let channel = options.tls.connect_lazy(url, endpoint(url, options)?);
         let url = url.trim().to_owned();
         crate::metrics::record_member_health(&url, true);
         Ok(Self {
