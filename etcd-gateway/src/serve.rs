@@ -7,28 +7,71 @@
 //! knowledge (h2c, as gRPC clients speak it) next to HTTP/1.1 on the same port; with TLS
 //! (`--cert-file`), the client chooses by ALPN.
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use gateway_runtime::shutdown::{Shutdown, ShutdownListener};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::service::Routes;
 use tower::ServiceExt;
 
 use crate::backend::Backend;
+use crate::config::parse_duration;
 use crate::tls::ServerTls;
 
+/// etcd's default `--max-request-bytes` (1.5 MiB): the largest request etcd accepts.
+pub const ETCD_MAX_REQUEST_BYTES: usize = 1536 * 1024;
+
+/// The default request size limit: etcd's 1.5 MiB grown by a third for base64 (the gateway's
+/// JSON carries keys and values base64-encoded) plus 64 KiB for the JSON around them:
+/// 2,162,688 bytes.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = ETCD_MAX_REQUEST_BYTES / 3 * 4 + 64 * 1024;
+
+/// Request limits, connection limits and shutdown.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Largest accepted request, in bytes: a unary or server-streaming request body, each
+    /// message of a bidirectional stream, each WebSocket message [default: etcd's 1.5 MiB
+    /// grown by a third for base64, plus 64 KiB of JSON]. Larger requests get 413 (gRPC code 8).
+    #[arg(
+        long,
+        env = "ETCD_GATEWAY_MAX_REQUEST_BYTES",
+        alias = "max-request-body-bytes",
+        default_value_t = DEFAULT_MAX_REQUEST_BYTES,
+        hide_default_value = true
+    )]
+    pub max_request_bytes: usize,
+
+    /// Time the open requests get to finish on SIGTERM or SIGINT; open streams end at once.
+    #[arg(long, env = "ETCD_GATEWAY_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Connections without a request in flight for this long are closed.
+    #[arg(long, env = "ETCD_GATEWAY_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most client connections open at once; further clients wait to be accepted.
+    #[arg(long, env = "ETCD_GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+}
+
 /// The complete application of `backend`: the JSON gateway, plus the gRPC services if the
-/// backend has some to serve.
-pub fn app(backend: &Backend, max_body_bytes: usize) -> axum::Router {
-    let gateway = crate::app(backend.transport(), max_body_bytes);
+/// backend has some to serve. Its streams end when `shutdown` begins.
+pub fn app(backend: &Backend, max_body_bytes: usize, shutdown: ShutdownListener) -> axum::Router {
+    let gateway = crate::app(backend.transport(), max_body_bytes, shutdown);
     match backend.grpc_routes() {
         Some(grpc) => with_grpc(gateway, grpc),
         None => gateway,
@@ -78,31 +121,43 @@ async fn dispatch(State(to): State<Dispatch>, request: Request) -> Response {
 /// How long a client may take to complete its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` (over TLS if `tls` is given) until `shutdown` resolves, then
-/// lets the open requests finish.
+/// How long an HTTP/1.1 client may take to send a request's headers once it began.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` (over TLS if `tls` is given) until `signal` resolves, then shuts
+/// down within `limits.shutdown_grace`: no new connections, every open stream and WebSocket
+/// session ended at once through `shutdown` (see [`gateway_runtime::shutdown`]), requests in
+/// flight answered.
 ///
 /// Each connection is served by hyper's automatic HTTP/1.1-or-HTTP/2 builder: with TLS the
 /// client picks by ALPN (`h2` or `http/1.1`), without it HTTP/2 is recognized by its preface
-/// (prior knowledge). Upgrades (WebSocket) are supported on both.
+/// (prior knowledge). Upgrades (WebSocket) are supported on both. At most
+/// `limits.max_connections` connections are open at once (accepting waits while full), and a
+/// connection without a request in flight for `limits.idle_timeout` is closed.
 pub async fn run(
     listener: TcpListener,
     app: axum::Router,
     tls: Option<ServerTls>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: &ServeArgs,
+    shutdown: Shutdown,
+    signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let tls = tls.map(Arc::new);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let idle_timeout = limits.idle_timeout;
+    let mut signal = std::pin::pin!(signal);
     loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    accept_error(err).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let accepted = tokio::select! {
+            () = &mut signal => break,
+            accepted = accept(&listener, &connections) => accepted,
+        };
+        let (tcp, peer, permit) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                accept_error(err).await;
+                continue;
+            }
         };
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(%err, "cannot set TCP_NODELAY");
@@ -112,16 +167,18 @@ pub async fn run(
         // route's service stack: ~200 KiB per connection with this route table, paid by
         // every open watch stream).
         let service = TowerToHyperService::new(app.clone());
-        let watcher = graceful.watcher();
+        let closing = shutdown.listener();
         // Plain and TLS connections are separate tasks, so a plain connection's task does
         // not carry the (larger) state of a TLS handshake.
         match &tls {
             None => {
                 tokio::spawn(async move {
-                    let served = serve_connection(TokioIo::new(tcp), service, watcher).await;
+                    let io = TokioIo::new(tcp);
+                    let served = serve_connection(io, service, idle_timeout, closing).await;
                     if let Err(err) = served {
                         tracing::trace!(%peer, %err, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             Some(tls) => {
@@ -135,37 +192,181 @@ pub async fn run(
                         }
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
-                    let served = serve_connection(TokioIo::new(stream), service, watcher).await;
+                    let io = TokioIo::new(stream);
+                    let served = serve_connection(io, service, idle_timeout, closing).await;
                     if let Err(err) = served {
                         tracing::trace!(%peer, %err, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(app);
+    tracing::info!(grace = ?limits.shutdown_grace, "shutting down");
+    shutdown.begin();
+    let drained = async {
+        // Every connection returns its permit when it ends; WebSocket sessions (which
+        // outlive their connection's HTTP exchange) hold a shutdown listener until they end.
+        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        let _all_closed = connections.acquire_many(all).await;
+        shutdown.listeners_gone().await;
+    };
+    if tokio::time::timeout(limits.shutdown_grace, drained)
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?limits.shutdown_grace, "connections still open after the shutdown grace period");
+    }
     Ok(())
 }
 
-/// Serves one connection with HTTP/1.1 or HTTP/2, shut down gracefully with the server.
+/// Accepts the next connection once a connection slot is free.
+async fn accept(
+    listener: &TcpListener,
+    connections: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let permit = Arc::clone(connections)
+        .acquire_owned()
+        .await
+        .expect("the connection semaphore is never closed");
+    let (tcp, peer) = listener.accept().await?;
+    Ok((tcp, peer, permit))
+}
+
+/// Serves one connection with HTTP/1.1 or HTTP/2 until it ends, it has been idle for
+/// `idle_timeout`, or the server shuts down (then it ends once its requests are answered).
 async fn serve_connection<IO>(
     io: TokioIo<IO>,
     service: TowerToHyperService<axum::Router>,
-    watcher: Watcher,
+    idle_timeout: Duration,
+    closing: ShutdownListener,
 ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = Arc::new(Activity::new());
+    let service = Tracked {
+        inner: service,
+        activity: Arc::clone(&activity),
+    };
     let connection = {
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
         // The CONNECT protocol carries WebSockets over HTTP/2.
         builder.http2().enable_connect_protocol();
         builder
             .serve_connection_with_upgrades(io, service)
             .into_owned()
     };
-    watcher.watch(connection).await
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        served = connection.as_mut() => return served,
+        () = activity.idle_for(idle_timeout) => tracing::trace!("closing an idle connection"),
+        () = closing.begun() => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await
+}
+
+/// When a connection last had a request in flight.
+struct Activity {
+    /// Requests whose response (body included) is not finished.
+    in_flight: AtomicUsize,
+    /// When the last request finished (or the connection opened).
+    last_finished: Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            last_finished: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Resolves once no request has been in flight for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let wait = if self.in_flight.load(Ordering::Acquire) == 0 {
+                let since = self.last_finished.lock().expect("not poisoned").elapsed();
+                match timeout.checked_sub(since) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return,
+                }
+            } else {
+                timeout
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Counts a request in flight until the returned guard is dropped.
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(Arc::clone(self))
+    }
+}
+
+/// A request in flight on a connection.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.last_finished.lock().expect("not poisoned") = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The connection's service: each request counted in flight until its response body ends.
+struct Tracked {
+    inner: TowerToHyperService<axum::Router>,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let busy = self.activity.begin();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| axum::body::Body::new(BusyBody { body, _busy: busy })))
+        })
+    }
+}
+
+/// A response body that keeps its request in flight until it is dropped.
+struct BusyBody {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for BusyBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Handles a failed `accept`: out of file descriptors (or another resource) waits a moment

@@ -10,9 +10,9 @@
 //! [`RequestContext`](crate::context::RequestContext), which also takes a token from the
 //! `Bearer, <token>` subprotocol or a `token` cookie.
 
-use std::future::Future;
+use std::{future::Future, pin::Pin};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream, StreamExt, stream::SplitSink};
 use serde::{Serialize, de::DeserializeOwned};
@@ -22,30 +22,58 @@ use tonic::Status;
 use crate::{
     codec,
     context::{RequestContext, deadline_exceeded},
+    shutdown::{SHUTTING_DOWN, ShutdownListener, shutting_down},
     stream::{Framing, RequestStream, StreamGuard},
 };
 
 /// The sending half of a WebSocket.
 type Sink = SplitSink<WebSocket, Message>;
 
+/// Resolves when the gateway begins shutting down.
+type ShutdownBegun = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Serves a unary route: every request message is answered, in order, with what `answer`
-/// makes of its payload.
-pub(crate) async fn unary<Fut>(socket: WebSocket, answer: impl Fn(Bytes) -> Fut)
-where
+/// makes of its payload. On shutdown, the socket is closed (code 1001, going away) once the
+/// request being answered, if any, has its answer.
+pub(crate) async fn unary<Fut>(
+    socket: WebSocket,
+    shutdown: ShutdownListener,
+    answer: impl Fn(Bytes) -> Fut,
+) where
     Fut: Future<Output = Bytes>,
 {
     let (mut sink, mut incoming) = socket.split();
-    while let Some(payload) = next_payload(&mut incoming).await {
+    let mut begun: ShutdownBegun = Box::pin(shutdown.begun());
+    loop {
+        let payload = tokio::select! {
+            payload = next_payload(&mut incoming) => payload,
+            () = begun.as_mut() => {
+                let _ = sink.send(going_away()).await;
+                return;
+            }
+        };
+        let Some(payload) = payload else {
+            return;
+        };
         if send(&mut sink, answer(payload).await).await.is_err() {
             return;
         }
     }
 }
 
+/// The close frame of a socket closed by the gateway's shutdown.
+fn going_away() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: close_code::AWAY,
+        reason: Utf8Bytes::from_static(SHUTTING_DOWN),
+    }))
+}
+
 /// Serves a server-streaming route: the first message is the request.
 pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
     socket: WebSocket,
     context: Result<RequestContext, Status>,
+    shutdown: ShutdownListener,
     call: impl FnOnce(tonic::Request<Req>) -> Fut,
 ) where
     Req: DeserializeOwned + Default,
@@ -54,7 +82,15 @@ pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
     let (mut sink, mut incoming) = socket.split();
-    let Some(payload) = next_payload(&mut incoming).await else {
+    let mut begun: ShutdownBegun = Box::pin(shutdown.begun());
+    let payload = tokio::select! {
+        payload = next_payload(&mut incoming) => payload,
+        () = begun.as_mut() => {
+            let _ = finish(&mut sink, &shutting_down()).await;
+            return;
+        }
+    };
+    let Some(payload) = payload else {
         return;
     };
     let request = context.and_then(|context| {
@@ -78,6 +114,7 @@ pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
         sink,
         failure: closed,
         deadline,
+        shutdown: begun,
         _guard: StreamGuard::new(Some(watcher.abort_handle())),
     };
     session.relay(call(request)).await;
@@ -87,6 +124,7 @@ pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
 pub(crate) async fn bidi_streaming<Req, Resp, S, Fut>(
     socket: WebSocket,
     context: Result<RequestContext, Status>,
+    shutdown: ShutdownListener,
     call: impl FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
 ) where
     Req: DeserializeOwned + Default + Send + 'static,
@@ -124,6 +162,7 @@ pub(crate) async fn bidi_streaming<Req, Resp, S, Fut>(
         sink,
         failure,
         deadline: context.deadline(),
+        shutdown: Box::pin(shutdown.begun()),
         _guard: StreamGuard::new(Some(reader.abort_handle())),
     };
     session.relay(call(context.stream_request(messages))).await;
@@ -136,6 +175,8 @@ struct Session {
     failure: oneshot::Receiver<Status>,
     /// When the `Grpc-Timeout` deadline passes.
     deadline: Option<Instant>,
+    /// When the gateway begins shutting down.
+    shutdown: ShutdownBegun,
     /// Stops the request side's reader when the session ends.
     _guard: StreamGuard,
 }
@@ -151,8 +192,8 @@ enum Ending {
 }
 
 impl Session {
-    /// Writes the call's responses until it ends, fails, its deadline passes, or the client side
-    /// fails or closes.
+    /// Writes the call's responses until it ends, fails, its deadline passes, the gateway
+    /// shuts down, or the client side fails or closes.
     async fn relay<Resp, S, Fut>(mut self, call: Fut)
     where
         Resp: Serialize + Send + 'static,
@@ -168,6 +209,7 @@ impl Session {
                 Err(status.unwrap_or_else(|_| Status::cancelled("client gone")))
             }
             () = &mut deadline => Err(deadline_exceeded()),
+            () = self.shutdown.as_mut() => Err(shutting_down()),
         };
         let mut upstream = match upstream {
             Ok(response) => Box::pin(response.into_inner()),
@@ -190,6 +232,7 @@ impl Session {
                     _ => break Ending::ClientGone,
                 },
                 () = &mut deadline => break Ending::Failed(deadline_exceeded()),
+                () = self.shutdown.as_mut() => break Ending::Failed(shutting_down()),
             };
             if send(&mut self.sink, frame).await.is_err() {
                 break Ending::ClientGone;
