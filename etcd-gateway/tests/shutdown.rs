@@ -97,9 +97,15 @@ async fn sigterm_ends_every_stream_answers_requests_in_flight_and_frees_the_data
     let sse = [("accept", "text/event-stream")];
     let mut events = Stream::post(&addr, "/v3/watch", &sse, WATCH_A).await;
     assert!(events.next_event().await.contains(r#""created":true"#));
-    let (mut socket, _) = ws_connect(&addr, "/v3/watch", &[]).await.expect("WebSocket");
+    let (mut socket, _) = ws_connect(&addr, "/v3/watch", &[])
+        .await
+        .expect("WebSocket");
     ws_send(&mut socket, WATCH_A).await;
-    assert!(ws_text(&mut socket, "created").await.contains(r#""created":true"#));
+    assert!(
+        ws_text(&mut socket, "created")
+            .await
+            .contains(r#""created":true"#)
+    );
 
     // A unary request in flight: its head and half its body are sent before the signal.
     let body = br#"{"key":"YQ==","value":"Yg=="}"#;
@@ -117,7 +123,10 @@ async fn sigterm_ends_every_stream_answers_requests_in_flight_and_frees_the_data
 
     assert_eq!(lines.next_line().await, format!("{FINAL_ERROR}\n"));
     lines.expect_end().await;
-    assert_eq!(events.next_event().await, format!("data: {FINAL_ERROR}\n\n"));
+    assert_eq!(
+        events.next_event().await,
+        format!("data: {FINAL_ERROR}\n\n")
+    );
     assert_eq!(events.next_delimited(b"\n\n", GRACE).await, Ok(None));
     assert_eq!(ws_text(&mut socket, "final").await, FINAL_ERROR);
     assert_eq!(ws_next(&mut socket, GRACE).await, WsEvent::Closed);
@@ -133,7 +142,11 @@ async fn sigterm_ends_every_stream_answers_requests_in_flight_and_frees_the_data
 
     let status = gateway.wait_exit(GRACE + Duration::from_secs(2));
     let took = signalled.elapsed();
-    assert_eq!(status.map(|status| status.code()), Some(Some(0)), "exit after {took:?}");
+    assert_eq!(
+        status.map(|status| status.code()),
+        Some(Some(0)),
+        "exit after {took:?}"
+    );
     assert!(took < GRACE, "exited {took:?} after SIGTERM");
 
     // The next process opens the same data directory at once, with the write above.

@@ -348,6 +348,9 @@ fn websocket_route(handler: WebSocketHandler, allow: HeaderValue) -> MethodRoute
                 let Ok(upgrade) = upgrade else {
                     return method_not_allowed_with(allow);
                 };
+                let upgrade = upgrade
+                    .max_message_size(state.max_body_bytes)
+                    .max_frame_size(state.max_body_bytes);
                 let hook = parts.extensions.get::<SessionHook>().cloned();
                 let (handshake, bearer) = handshake(&mut parts).await;
                 let upgrade = if bearer {

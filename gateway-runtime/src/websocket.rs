@@ -52,8 +52,13 @@ pub(crate) async fn unary<Fut>(
                 return;
             }
         };
-        let Some(payload) = payload else {
-            return;
+        let payload = match payload {
+            Some(Ok(payload)) => payload,
+            Some(Err(status)) => {
+                let _ = finish(&mut sink, &status).await;
+                return;
+            }
+            None => return,
         };
         if send(&mut sink, answer(payload).await).await.is_err() {
             return;
@@ -90,8 +95,13 @@ pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
             return;
         }
     };
-    let Some(payload) = payload else {
-        return;
+    let payload = match payload {
+        Some(Ok(payload)) => payload,
+        Some(Err(status)) => {
+            let _ = finish(&mut sink, &status).await;
+            return;
+        }
+        None => return,
     };
     let request = context.and_then(|context| {
         let message = codec::decode(&payload)?;
@@ -107,8 +117,14 @@ pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
     // Later messages are not requests; reading them notices the client closing.
     let (closed_sender, closed) = oneshot::channel();
     let watcher = tokio::spawn(async move {
-        while next_payload(&mut incoming).await.is_some() {}
-        let _ = closed_sender.send(Status::cancelled("client closed the WebSocket"));
+        let status = loop {
+            match next_payload(&mut incoming).await {
+                Some(Ok(_)) => {}
+                Some(Err(status)) => break status,
+                None => break Status::cancelled("client closed the WebSocket"),
+            }
+        };
+        let _ = closed_sender.send(status);
     });
     let session = Session {
         sink,
@@ -144,8 +160,10 @@ pub(crate) async fn bidi_streaming<Req, Resp, S, Fut>(
     let (failure_sender, failure) = oneshot::channel();
     let reader = tokio::spawn(async move {
         let status = loop {
-            let Some(payload) = next_payload(&mut incoming).await else {
-                break Status::cancelled("client closed the WebSocket");
+            let payload = match next_payload(&mut incoming).await {
+                Some(Ok(payload)) => payload,
+                Some(Err(status)) => break status,
+                None => break Status::cancelled("client closed the WebSocket"),
             };
             match codec::decode::<Req>(&payload) {
                 Ok(message) => {
@@ -258,20 +276,34 @@ async fn until(deadline: Option<Instant>) {
     }
 }
 
-/// The next request payload; `None` when the client closed the socket or it failed.
-async fn next_payload<S>(incoming: &mut S) -> Option<Bytes>
+/// The next request payload; `None` when the client closed the socket or it failed, an
+/// error (`ResourceExhausted`) when the message is over the size limit.
+async fn next_payload<S>(incoming: &mut S) -> Option<Result<Bytes, Status>>
 where
     S: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    while let Some(Ok(message)) = incoming.next().await {
-        match message {
-            Message::Text(text) => return Some(Bytes::from(text)),
-            Message::Binary(data) => return Some(data),
-            Message::Close(_) => return None,
-            Message::Ping(_) | Message::Pong(_) => {}
+    loop {
+        match incoming.next().await? {
+            Ok(Message::Text(text)) => return Some(Ok(Bytes::from(text))),
+            Ok(Message::Binary(data)) => return Some(Ok(data)),
+            Ok(Message::Close(_)) => return None,
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Err(err) => return too_large(err).map(Err),
         }
     }
-    None
+}
+
+/// The error for a message over the size limit, if that is why reading failed.
+fn too_large(err: axum::Error) -> Option<Status> {
+    use tungstenite::error::{CapacityError, Error};
+    match err.into_inner().downcast::<Error>().ok().map(|err| *err) {
+        Some(Error::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
+            Some(Status::resource_exhausted(format!(
+                "request message is larger than the limit of {max_size} bytes: {size} bytes"
+            )))
+        }
+        _ => None,
+    }
 }
 
 /// Sends one message: text when the payload is UTF-8 (JSON always is), binary otherwise.
@@ -283,9 +315,18 @@ async fn send(sink: &mut Sink, payload: Bytes) -> Result<(), axum::Error> {
     sink.send(message).await
 }
 
-/// Sends the final error message of a stream and closes the socket.
+/// Sends the final error message of a stream and closes the socket: with code 1009 (message
+/// too big) after a `ResourceExhausted` error, else without a code.
 async fn finish(sink: &mut Sink, status: &Status) -> Result<(), axum::Error> {
     tracing::debug!(code = ?status.code(), message = status.message(), "stream ended with an error");
     send(sink, Framing::WebSocket.error(status)).await?;
+    if status.code() == tonic::Code::ResourceExhausted {
+        let close = CloseFrame {
+            code: close_code::SIZE,
+            reason: Utf8Bytes::from_static("message too big"),
+        };
+        sink.send(Message::Close(Some(close))).await?;
+        return sink.flush().await;
+    }
     sink.close().await
 }

@@ -40,7 +40,7 @@ use json_seq::JsonSeq;
 use crate::{
     codec,
     context::{RequestContext, deadline_exceeded},
-    error::error_response,
+    error::{error_response, error_response_with},
     metadata,
     shutdown::{ShutdownListener, shutting_down},
 };
@@ -255,14 +255,16 @@ where
     let call = unless_input_fails(call, &mut input_error, deadline);
     let response = match unless_shutdown(call, &mut shutdown).await {
         Ok(Ok(response)) => response,
-        Ok(Err(status)) | Err(status) => return error_response(&status),
+        Ok(Err(status)) => return error_response(&status),
+        Err(status) => return input_error_response(&status),
     };
     let (response_metadata, upstream, _) = response.into_parts();
     let mut upstream: Upstream<Resp> = Box::pin(upstream);
     let first = unless_input_fails(upstream.next(), &mut input_error, deadline);
     let first = match unless_shutdown(first, &mut shutdown).await {
         Ok(Some(Ok(message))) => Some(framing.result(&message)),
-        Ok(Some(Err(status))) | Err(status) => return error_response(&status),
+        Ok(Some(Err(status))) => return error_response(&status),
+        Err(status) => return input_error_response(&status),
         Ok(None) => None,
     };
     let lines = Lines {
@@ -284,6 +286,17 @@ where
     }
     metadata::forward_response_metadata(response_metadata, headers);
     response
+}
+
+/// The error response when the request side fails (or the deadline passes, or the gateway
+/// shuts down) before the first response message: a request message over the size limit is a
+/// 413, like an oversized unary body.
+fn input_error_response(status: &Status) -> Response {
+    if status.code() == tonic::Code::ResourceExhausted {
+        error_response_with(StatusCode::PAYLOAD_TOO_LARGE, status)
+    } else {
+        error_response(status)
+    }
 }
 
 /// The response body: framed upstream messages, ended by the upstream, an error, or the

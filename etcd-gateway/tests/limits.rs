@@ -1,0 +1,229 @@
+//! Request and connection limits on the embedded gateway: oversized requests are refused while
+//! they are read (unary and streaming bodies, WebSocket messages) without the process growing by
+//! their size; idle and slow connections neither starve other clients nor stay open forever.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use support::Gateway;
+use support::process::{die_with_parent, kill_child};
+use support::websocket_client::ws_connect;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const MIB: usize = 1024 * 1024;
+/// The default `--max-request-bytes`: 1.5 MiB × 4/3 + 64 KiB.
+const DEFAULT_LIMIT: usize = 2 * MIB + 64 * 1024;
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A gateway process on a fresh embedded store, with its pid for signals and memory readings.
+struct Process {
+    addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    fn start(args: &[&str]) -> Process {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("gateway.log")).expect("create log");
+        let data_dir = dir.path().join("data");
+        let mut command = Command::new(Gateway::binary());
+        command
+            .args(["--data-dir", data_dir.to_str().expect("UTF-8 path")])
+            .args(["--listen-addr", "127.0.0.1:0", "--log-level", "warn"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        die_with_parent(&mut command);
+        let mut child = command.spawn().expect("spawn the gateway");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = sender.send(first);
+            }
+            for _ in lines {}
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the gateway's listening line");
+        let addr = line
+            .strip_prefix("etcd-gateway listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Process {
+            addr,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+    }
+}
+
+/// Sends `head` and then `body_len` bytes of `filler` (chunked if `chunked`) while reading the
+/// answer; returns the status and the JSON body of the answer.
+async fn oversized(addr: &str, head: &str, body_len: usize, chunked: bool) -> (u16, Value) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let head = head.to_owned();
+    let writing = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent < body_len {
+            let len = chunk.len().min(body_len - sent);
+            if chunked {
+                writer.write_all(format!("{len:x}\r\n").as_bytes()).await?;
+            }
+            writer.write_all(&chunk[..len]).await?;
+            if chunked {
+                writer.write_all(b"\r\n").await?;
+            }
+            sent += len;
+        }
+        std::io::Result::Ok(())
+    });
+    let mut answer = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(read)) => answer.extend_from_slice(&buf[..read]),
+            Err(_) => panic!("no complete answer within {WAIT:?}: {answer:?}"),
+        }
+        if let Some(end) = answer.windows(4).position(|window| window == b"\r\n\r\n")
+            && answer.ends_with(b"}")
+            && answer.len() > end + 4
+        {
+            break;
+        }
+    }
+    writing.abort();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    let body = body.trim_start_matches(|c: char| c.is_ascii_hexdigit() || c.is_whitespace());
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn assert_too_large(answer: &(u16, Value), what: &str) {
+    assert_eq!(answer.0, 413, "{what}: {answer:?}");
+    assert_eq!(answer.1["code"], 8, "{what}: {answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_are_refused_while_read() {
+    let gateway = Process::start(&[]);
+    let addr = gateway.addr.clone();
+    let before = gateway.rss_kib();
+    let big = 50 * MIB;
+
+    let head = |path: &str, length: Option<usize>| match length {
+        Some(length) => format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{\"key\":\"YQ==\",\"value\":\""
+        ),
+        None => format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    };
+    // Unary: announced by Content-Length, and chunked.
+    let answer = oversized(&addr, &head("/v3/kv/put", Some(big)), big, false).await;
+    assert_too_large(&answer, "unary, Content-Length 50 MiB");
+    let answer = oversized(&addr, &head("/v3/kv/put", None), big, true).await;
+    assert_too_large(&answer, "unary, chunked 50 MiB");
+    // Server stream (the whole body) and bidirectional stream (one message).
+    let answer = oversized(&addr, &head("/v3/maintenance/snapshot", None), big, true).await;
+    assert_too_large(&answer, "server stream, chunked 50 MiB");
+    let watch = format!("{}6\r\n{{\"a\":\"\r\n", head("/v3/watch", None));
+    let answer = oversized(&addr, &watch, big, true).await;
+    assert_too_large(&answer, "bidirectional stream, one 50 MiB message");
+
+    let after = gateway.rss_kib();
+    println!("VmRSS before {before} KiB, after four 50 MiB requests {after} KiB");
+    assert!(
+        after < before + 20 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+
+    // A value etcd accepts (1.4 MiB, base64-encoded), padded to exactly the limit, is accepted.
+    let value = "A".repeat(1400 * 1024 / 3 * 4);
+    let mut body = format!(r#"{{"key":"YQ==","value":"{value}"}}"#).into_bytes();
+    body.resize(DEFAULT_LIMIT, b' ');
+    let reply = support::http::request(&addr, "POST", "/v3/kv/put", &[], body)
+        .await
+        .expect("answer");
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    // One byte over the limit is not.
+    let mut body = br#"{"key":"YQ=="}"#.to_vec();
+    body.resize(DEFAULT_LIMIT + 1, b' ');
+    let reply = support::http::request(&addr, "POST", "/v3/kv/range", &[], body)
+        .await
+        .expect("answer");
+    assert_eq!(reply.status, 413, "{}", reply.describe());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_websocket_messages_end_the_session_with_code_8_and_close_1009() {
+    let gateway = Process::start(&["--max-request-bytes", "100000"]);
+    let addr = gateway.addr.clone();
+    let message = format!(
+        r#"{{"create_request":{{"key":"{}"}}}}"#,
+        "A".repeat(200_000)
+    );
+    for path in ["/v3/watch", "/v3/kv/range"] {
+        let (mut socket, _) = ws_connect(&addr, path, &[]).await.expect("WebSocket");
+        socket
+            .send(Message::text(message.clone()))
+            .await
+            .expect("send");
+        let reply = tokio::time::timeout(WAIT, socket.next()).await;
+        let Ok(Some(Ok(Message::Text(text)))) = reply else {
+            panic!("{path}: expected the error message, got {reply:?}");
+        };
+        let error: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(error["error"]["code"], 8, "{path}: {text}");
+        assert_eq!(
+            error["error"]["message"],
+            format!(
+                "request message is larger than the limit of 100000 bytes: {} bytes",
+                message.len()
+            ),
+            "{path}"
+        );
+        let close = tokio::time::timeout(WAIT, socket.next()).await;
+        let Ok(Some(Ok(Message::Close(Some(frame))))) = close else {
+            panic!("{path}: expected a close frame, got {close:?}");
+        };
+        assert_eq!(frame.code, CloseCode::Size, "{path}");
+    }
+}
