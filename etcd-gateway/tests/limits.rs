@@ -227,3 +227,120 @@ async fn oversized_websocket_messages_end_the_session_with_code_8_and_close_1009
         assert_eq!(frame.code, CloseCode::Size, "{path}");
     }
 }
+
+/// Opens `count` connections that send nothing.
+async fn idle_connections(addr: &str, count: usize) -> Vec<TcpStream> {
+    let mut connections = Vec::with_capacity(count);
+    for _ in 0..count {
+        connections.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    connections
+}
+
+/// Opens `count` connections that send a request head one byte a second, forever.
+async fn slow_connections(addr: &str, count: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        tasks.push(tokio::spawn(async move {
+            let head = b"POST /v3/kv/range HTTP/1.1\r\nX-Slow: ";
+            for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }));
+    }
+    tasks
+}
+
+/// Whether the gateway closes `connection` within `wait`.
+async fn closed_within(connection: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0; 1024];
+    loop {
+        match tokio::time::timeout(wait, connection.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// A normal request is answered within a few seconds.
+async fn assert_served(addr: &str, what: &str) {
+    let started = Instant::now();
+    let reply = support::http::post(addr, "/v3/kv/range", r#"{"key":"YQ=="}"#).await;
+    assert_eq!(reply.status, 200, "{what}: {}", reply.describe());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{what}: answered after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_do_not_starve_a_normal_client() {
+    let gateway = Process::start(&[]);
+    let addr = gateway.addr.clone();
+    assert_served(&addr, "before").await;
+    let before = gateway.rss_kib();
+    let idle = idle_connections(&addr, 300).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_idle = gateway.rss_kib();
+    println!(
+        "VmRSS {before} KiB, with 300 idle connections {with_idle} KiB: {:.1} KiB per connection",
+        (with_idle.saturating_sub(before)) as f64 / 300.0
+    );
+    let slow = slow_connections(&addr, 200).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_served(&addr, "with 300 idle and 200 slow connections").await;
+    for task in slow {
+        task.abort();
+    }
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_idle_longer_than_the_idle_timeout_are_closed() {
+    let gateway = Process::start(&["--idle-timeout", "1s"]);
+    let addr = gateway.addr.clone();
+    let mut idle = idle_connections(&addr, 20).await;
+    // A keep-alive connection after its answer is idle too.
+    let mut used = TcpStream::connect(&addr).await.expect("connect");
+    used.write_all(
+        b"POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n{\"key\":\"YQ==\"}",
+    )
+    .await
+    .expect("write");
+    let mut answer = [0; 12];
+    used.read_exact(&mut answer).await.expect("answer");
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // A slow sender is cut off by the idle timeout before its headers are complete.
+    let mut slow = TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"POST /v3/kv/range HTTP/1.1\r\n")
+        .await
+        .expect("write");
+
+    let started = Instant::now();
+    for (index, connection) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(connection, WAIT).await,
+            "idle connection {index} stays open"
+        );
+    }
+    assert!(
+        closed_within(&mut used, WAIT).await,
+        "keep-alive connection stays open"
+    );
+    assert!(
+        closed_within(&mut slow, WAIT).await,
+        "slow connection stays open"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500),
+        "closed after only {took:?}"
+    );
+    assert_served(&addr, "after the idle connections were closed").await;
+}
