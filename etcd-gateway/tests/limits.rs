@@ -344,3 +344,54 @@ async fn connections_idle_longer_than_the_idle_timeout_are_closed() {
     );
     assert_served(&addr, "after the idle connections were closed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_outlive_the_idle_timeout() {
+    let gateway = Process::start(&["--idle-timeout", "1s"]);
+    let addr = gateway.addr.clone();
+    let watch = r#"{"create_request":{"key":"YQ=="}}"#;
+    let mut lines = support::http_stream::Stream::post(&addr, "/v3/watch", &[], watch).await;
+    assert!(lines.next_line().await.contains(r#""created":true"#));
+    let (mut socket, _) = ws_connect(&addr, "/v3/watch", &[])
+        .await
+        .expect("WebSocket");
+    socket.send(Message::text(watch)).await.expect("send");
+    let created = tokio::time::timeout(WAIT, socket.next()).await;
+    assert!(
+        matches!(created, Ok(Some(Ok(Message::Text(_))))),
+        "{created:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let reply = support::http::post(&addr, "/v3/kv/put", r#"{"key":"YQ==","value":"Yg=="}"#).await;
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    assert!(lines.next_line().await.contains(r#""events""#));
+    let event = tokio::time::timeout(WAIT, socket.next()).await;
+    let Ok(Some(Ok(Message::Text(text)))) = event else {
+        panic!("expected the event, got {event:?}");
+    };
+    assert!(text.contains(r#""events""#), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_waits_while_max_connections_are_open() {
+    let gateway = Process::start(&["--max-connections", "5"]);
+    let addr = gateway.addr.clone();
+    let mut idle = idle_connections(&addr, 5).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = support::http::request_with_timeout(
+        &addr,
+        "POST",
+        "/v3/kv/range",
+        &[],
+        bytes::Bytes::from_static(br#"{"key":"YQ=="}"#),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "answered with all connections taken: {waiting:?}"
+    );
+    idle.pop();
+    assert_served(&addr, "once a connection closed").await;
+}
