@@ -395,3 +395,28 @@ async fn accepting_waits_while_max_connections_are_open() {
     idle.pop();
     assert_served(&addr, "once a connection closed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_sent_a_byte_a_second_is_cut_off() {
+    let gateway = Process::start(&[]);
+    let addr = gateway.addr.clone();
+    let mut slow = TcpStream::connect(&addr).await.expect("connect");
+    let started = Instant::now();
+    let head = b"POST /v3/kv/range HTTP/1.1\r\nX-Slow: ";
+    let mut closed = false;
+    for byte in head.iter().chain([b'a'; 30].iter()) {
+        if slow.write_all(&[*byte]).await.is_err()
+            || closed_within(&mut slow, Duration::from_secs(1)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(closed, "still open after {took:?}");
+    assert!(
+        took >= Duration::from_secs(8) && took < Duration::from_secs(20),
+        "closed after {took:?}"
+    );
+    println!("byte-a-second request head cut off after {took:?}");
+}
