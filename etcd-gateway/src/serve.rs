@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tonic::service::Routes;
 use tower::ServiceExt;
 
@@ -132,8 +132,10 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each connection is served by hyper's automatic HTTP/1.1-or-HTTP/2 builder: with TLS the
 /// client picks by ALPN (`h2` or `http/1.1`), without it HTTP/2 is recognized by its preface
 /// (prior knowledge). Upgrades (WebSocket) are supported on both. At most
-/// `limits.max_connections` connections are open at once (accepting waits while full), and a
-/// connection without a request in flight for `limits.idle_timeout` is closed.
+/// `limits.max_connections` connections are open at once (and no more than the open files
+/// limit allows): while all are taken, accepting waits and the connections idle for a second
+/// or more are closed to make room. A connection without a request in flight for
+/// `limits.idle_timeout` is closed.
 pub async fn run(
     listener: TcpListener,
     app: axum::Router,
@@ -143,14 +145,15 @@ pub async fn run(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let tls = tls.map(Arc::new);
-    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let max_connections = connection_cap(limits.max_connections);
     let connections = Arc::new(Semaphore::new(max_connections));
+    let pressure = watch::Sender::new(0u64);
     let idle_timeout = limits.idle_timeout;
     let mut signal = std::pin::pin!(signal);
     loop {
         let accepted = tokio::select! {
             () = &mut signal => break,
-            accepted = accept(&listener, &connections) => accepted,
+            accepted = accept(&listener, &connections, &pressure) => accepted,
         };
         let (tcp, peer, permit) = match accepted {
             Ok(accepted) => accepted,
@@ -168,13 +171,15 @@ pub async fn run(
         // every open watch stream).
         let service = TowerToHyperService::new(app.clone());
         let closing = shutdown.listener();
+        let pressure = pressure.subscribe();
         // Plain and TLS connections are separate tasks, so a plain connection's task does
         // not carry the (larger) state of a TLS handshake.
         match &tls {
             None => {
                 tokio::spawn(async move {
                     let io = TokioIo::new(tcp);
-                    let served = serve_connection(io, service, idle_timeout, closing).await;
+                    let served =
+                        serve_connection(io, service, idle_timeout, pressure, closing).await;
                     if let Err(err) = served {
                         tracing::trace!(%peer, %err, "connection ended with an error");
                     }
@@ -193,7 +198,8 @@ pub async fn run(
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
                     let io = TokioIo::new(stream);
-                    let served = serve_connection(io, service, idle_timeout, closing).await;
+                    let served =
+                        serve_connection(io, service, idle_timeout, pressure, closing).await;
                     if let Err(err) = served {
                         tracing::trace!(%peer, %err, "connection ended with an error");
                     }
@@ -222,15 +228,63 @@ pub async fn run(
     Ok(())
 }
 
-/// Accepts the next connection once a connection slot is free.
+/// How long a connection must have been without a request in flight before it is closed to
+/// make room for a new one when all connection slots are taken.
+const MIN_IDLE_UNDER_PRESSURE: Duration = Duration::from_secs(1);
+
+/// How often a full server asks its idle connections to make room again.
+const PRESSURE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// File descriptors kept out of reach of client connections: the store's files, upstream
+/// connections, metrics listeners.
+const RESERVED_FILE_DESCRIPTORS: usize = 64;
+
+/// `configured`, lowered so that client connections cannot use up the process's file
+/// descriptors (the soft limit of open files, less [`RESERVED_FILE_DESCRIPTORS`]).
+fn connection_cap(configured: usize) -> usize {
+    let configured = configured.clamp(1, Semaphore::MAX_PERMITS);
+    let Some(open_files) = open_files_limit() else {
+        return configured;
+    };
+    let cap = open_files.saturating_sub(RESERVED_FILE_DESCRIPTORS).max(1);
+    if cap < configured {
+        tracing::warn!(
+            max_connections = configured,
+            open_files,
+            cap,
+            "--max-connections lowered to fit the open files limit"
+        );
+        return cap;
+    }
+    configured
+}
+
+/// The soft limit of open files (`ulimit -n`), from `/proc/self/limits`.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Accepts the next connection once a connection slot is free; while all are taken, asks the
+/// idle connections (through `pressure`) to close every [`PRESSURE_INTERVAL`].
 async fn accept(
     listener: &TcpListener,
     connections: &Arc<Semaphore>,
+    pressure: &watch::Sender<u64>,
 ) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let permit = Arc::clone(connections)
-        .acquire_owned()
-        .await
-        .expect("the connection semaphore is never closed");
+    let permit = loop {
+        let acquire = Arc::clone(connections).acquire_owned();
+        match tokio::time::timeout(PRESSURE_INTERVAL, acquire).await {
+            Ok(permit) => break permit.expect("the connection semaphore is never closed"),
+            Err(_) => {
+                tracing::debug!("all connection slots taken, closing idle connections");
+                pressure.send_modify(|round| *round += 1);
+            }
+        }
+    };
     let (tcp, peer) = listener.accept().await?;
     Ok((tcp, peer, permit))
 }
@@ -241,6 +295,7 @@ async fn serve_connection<IO>(
     io: TokioIo<IO>,
     service: TowerToHyperService<axum::Router>,
     idle_timeout: Duration,
+    pressure: watch::Receiver<u64>,
     closing: ShutdownListener,
 ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
@@ -267,6 +322,7 @@ where
     tokio::select! {
         served = connection.as_mut() => return served,
         () = activity.idle_for(idle_timeout) => tracing::trace!("closing an idle connection"),
+        () = activity.idle_under(pressure) => tracing::trace!("closing an idle connection to make room"),
         () = closing.begun() => {}
     }
     connection.as_mut().graceful_shutdown();
@@ -303,6 +359,20 @@ impl Activity {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Resolves when `pressure` asks for room while no request has been in flight for
+    /// [`MIN_IDLE_UNDER_PRESSURE`].
+    async fn idle_under(&self, mut pressure: watch::Receiver<u64>) {
+        while pressure.changed().await.is_ok() {
+            if self.in_flight.load(Ordering::Acquire) == 0
+                && self.last_finished.lock().expect("not poisoned").elapsed()
+                    >= MIN_IDLE_UNDER_PRESSURE
+            {
+                return;
+            }
+        }
+        std::future::pending().await
     }
 
     /// Counts a request in flight until the returned guard is dropped.
