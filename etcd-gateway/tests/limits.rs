@@ -311,6 +311,22 @@ async fn idle_and_slow_connections_do_not_starve_a_normal_client() {
         "VmRSS {before} KiB, with 300 idle connections {with_idle} KiB: {:.1} KiB per connection",
         (with_idle.saturating_sub(before)) as f64 / 300.0
     );
+    // The same number again, each idle after one answered request (keep-alive).
+    let mut kept = idle_connections(&addr, 300).await;
+    let request =
+        b"POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n{\"key\":\"YQ==\"}";
+    for connection in &mut kept {
+        connection.write_all(request).await.expect("write");
+        let mut answer = [0; 12];
+        connection.read_exact(&mut answer).await.expect("answer");
+        assert_eq!(&answer, b"HTTP/1.1 200");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_kept = gateway.rss_kib();
+    println!(
+        "VmRSS with 300 more connections idle after a request {with_kept} KiB: {:.1} KiB per connection",
+        (with_kept.saturating_sub(with_idle)) as f64 / 300.0
+    );
     let slow = slow_connections(&addr, 200).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_served(&addr, "with 300 idle and 200 slow connections").await;
@@ -318,6 +334,7 @@ async fn idle_and_slow_connections_do_not_starve_a_normal_client() {
         task.abort();
     }
     drop(idle);
+    drop(kept);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
