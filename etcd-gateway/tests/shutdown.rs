@@ -28,12 +28,13 @@ struct Process {
 }
 
 impl Process {
-    fn start(data_dir: &Path, log: &Path) -> Process {
+    fn start(data_dir: &Path, log: &Path, args: &[&str]) -> Process {
         let log = std::fs::File::create(log).expect("create the gateway log");
         let mut command = Command::new(Gateway::binary());
         command
             .args(["--data-dir", data_dir.to_str().expect("UTF-8 path")])
             .args(["--listen-addr", "127.0.0.1:0", "--log-level", "warn"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
@@ -89,7 +90,7 @@ impl Drop for Process {
 async fn sigterm_ends_every_stream_answers_requests_in_flight_and_frees_the_data_dir() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let mut gateway = Process::start(&data_dir, &dir.path().join("first.log"));
+    let mut gateway = Process::start(&data_dir, &dir.path().join("first.log"), &[]);
     let addr = gateway.addr.clone();
 
     let mut lines = Stream::post(&addr, "/v3/watch", &[], WATCH_A).await;
@@ -105,6 +106,15 @@ async fn sigterm_ends_every_stream_answers_requests_in_flight_and_frees_the_data
         ws_text(&mut socket, "created")
             .await
             .contains(r#""created":true"#)
+    );
+    let (mut unary_socket, _) = ws_connect(&addr, "/v3/kv/range", &[])
+        .await
+        .expect("WebSocket");
+    ws_send(&mut unary_socket, r#"{"key":"YQ=="}"#).await;
+    assert!(
+        ws_text(&mut unary_socket, "range")
+            .await
+            .contains(r#""header""#)
     );
 
     // A unary request in flight: its head and half its body are sent before the signal.
@@ -130,6 +140,7 @@ async fn sigterm_ends_every_stream_answers_requests_in_flight_and_frees_the_data
     assert_eq!(events.next_delimited(b"\n\n", GRACE).await, Ok(None));
     assert_eq!(ws_text(&mut socket, "final").await, FINAL_ERROR);
     assert_eq!(ws_next(&mut socket, GRACE).await, WsEvent::Closed);
+    assert_eq!(ws_next(&mut unary_socket, GRACE).await, WsEvent::Closed);
 
     // The request in flight is finished and answered.
     unary.write_all(&body[10..]).await.unwrap();
@@ -150,8 +161,34 @@ async fn sigterm_ends_every_stream_answers_requests_in_flight_and_frees_the_data
     assert!(took < GRACE, "exited {took:?} after SIGTERM");
 
     // The next process opens the same data directory at once, with the write above.
-    let next = Process::start(&data_dir, &dir.path().join("second.log"));
+    let next = Process::start(&data_dir, &dir.path().join("second.log"), &[]);
     let reply = support::http::post(&next.addr, "/v3/kv/range", r#"{"key":"YQ=="}"#).await;
     assert_eq!(reply.status, 200, "{}", reply.describe());
     assert_eq!(reply.expect_json()["kvs"][0]["value"], "Yg==");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_completes_does_not_hold_the_process_past_the_grace() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let log = dir.path().join("gateway.log");
+    let mut gateway = Process::start(&data_dir, &log, &["--shutdown-grace", "1s"]);
+    let mut stalled = TcpStream::connect(&gateway.addr).await.expect("connect");
+    let head = "POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let signalled = Instant::now();
+    gateway.terminate();
+    let status = gateway.wait_exit(GRACE);
+    let took = signalled.elapsed();
+    assert_eq!(
+        status.map(|status| status.code()),
+        Some(Some(0)),
+        "after {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "exited {took:?} after SIGTERM with a 1s grace"
+    );
 }
