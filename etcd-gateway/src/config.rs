@@ -41,10 +41,6 @@ pub struct Config {
     #[arg(long, env = "ETCD_GATEWAY_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
-    /// Largest accepted request body, in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
-    pub max_request_body_bytes: usize,
-
     /// Time allowed to open a connection to an upstream member.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub dial_timeout: std::time::Duration,
@@ -64,6 +60,10 @@ pub struct Config {
     /// TLS to the cluster and for clients.
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+
+    /// Request and connection limits, shutdown.
+    #[command(flatten)]
+    pub serve: crate::serve::ServeArgs,
 }
 
 impl Config {

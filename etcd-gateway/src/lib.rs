@@ -34,11 +34,16 @@ pub const LEGACY_PREFIXES: &[&str] = &["/v3beta/", "/v3alpha/"];
 
 /// The complete HTTP application in front of `transport`: every request counted, timed and
 /// logged by route ([`metrics::http`]), every gRPC call by method and code
-/// ([`metrics::grpc`]).
-pub fn app(transport: GrpcTransport, max_body_bytes: usize) -> axum::Router {
+/// ([`metrics::grpc`]); its streams end when `shutdown` begins.
+pub fn app(
+    transport: GrpcTransport,
+    max_body_bytes: usize,
+    shutdown: gateway_runtime::shutdown::ShutdownListener,
+) -> axum::Router {
     let router = GatewayRouter::new(metrics::grpc::instrument_transport(transport))
         .prefix_aliases(API_PREFIX, LEGACY_PREFIXES)
         .max_body_bytes(max_body_bytes)
+        .shutdown(shutdown)
         .route("/version", get(status::version))
         .route("/health", get(status::health))
         .route("/metrics", get(metrics::serve_metrics));

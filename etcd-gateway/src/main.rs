@@ -5,6 +5,7 @@ use clap::Parser;
 use etcd_gateway::backend::Backend;
 use etcd_gateway::config::Config;
 use etcd_gateway::metrics::listener;
+use gateway_runtime::shutdown::Shutdown;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -22,7 +23,12 @@ async fn main() -> Result<()> {
             .context("cannot register the embedded store's metrics")?;
     }
     let metrics_listeners = listener::bind(&config.observability.listen_metrics_urls).await?;
-    let app = etcd_gateway::serve::app(&backend, config.max_request_body_bytes);
+    let shutdown = Shutdown::new();
+    let app = etcd_gateway::serve::app(
+        &backend,
+        config.serve.max_request_bytes,
+        shutdown.listener(),
+    );
     let scheme = if server_tls.is_some() {
         "https"
     } else {
@@ -55,7 +61,12 @@ async fn main() -> Result<()> {
             );
         }
     }
-    etcd_gateway::serve::run(listener, app, server_tls, shutdown_signal()).await
+    let signal = shutdown_signal();
+    etcd_gateway::serve::run(listener, app, server_tls, &config.serve, shutdown, signal).await?;
+    // Closes the embedded store, releasing its data directory for the next process.
+    drop(backend);
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

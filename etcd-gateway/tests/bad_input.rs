@@ -357,7 +357,15 @@ async fn lenient_decoding_matches_etcd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_16_mib_are_rejected_with_413() {
-    let (_etcd, mut gateway) = setup().await;
+    let etcd = Etcd::start(EtcdVersion::V3_5).await;
+    let limit = BODY_LIMIT.to_string();
+    let mut gateway = Gateway::start_with_args(&[
+        "--endpoints",
+        &etcd.client_url(),
+        "--max-request-bytes",
+        &limit,
+    ])
+    .await;
     let addr = gateway.addr.clone();
 
     // Exactly 16 MiB is accepted: a valid request padded with trailing whitespace.

@@ -192,7 +192,7 @@ where
                 Err(status) => error_body(status.code(), status.message()),
             }
         };
-        websocket::unary(socket, answer).await;
+        websocket::unary(socket, state.shutdown.clone(), answer).await;
     }
 }
 
@@ -212,13 +212,17 @@ where
             Err(response) => return response,
         };
         let call = |request| self.invoke(&exchange.state, request);
-        let response = stream::server_streaming(&exchange.context, framing, &body, call).await;
+        let shutdown = exchange.state.shutdown.clone();
+        let response =
+            stream::server_streaming(&exchange.context, framing, shutdown, &body, call).await;
         hold_while_streaming(exchange.parts.extensions.get(), response)
     }
 
     async fn serve_websocket(self: Arc<Self>, session: WebSocketSession) {
         let call = |request| self.invoke(&session.state, request);
-        websocket::server_streaming(session.socket, session.handshake.context, call).await;
+        let shutdown = session.state.shutdown.clone();
+        websocket::server_streaming(session.socket, session.handshake.context, shutdown, call)
+            .await;
     }
 }
 
@@ -235,14 +239,23 @@ where
         let framing = Framing::negotiate(&exchange.parts.headers);
         let limit = exchange.state.max_body_bytes;
         let call = |request| self.invoke(&exchange.state, request);
-        let response =
-            stream::bidi_streaming(&exchange.context, framing, exchange.body, limit, call).await;
+        let shutdown = exchange.state.shutdown.clone();
+        let response = stream::bidi_streaming(
+            &exchange.context,
+            framing,
+            shutdown,
+            exchange.body,
+            limit,
+            call,
+        )
+        .await;
         hold_while_streaming(exchange.parts.extensions.get(), response)
     }
 
     async fn serve_websocket(self: Arc<Self>, session: WebSocketSession) {
         let call = |request| self.invoke(&session.state, request);
-        websocket::bidi_streaming(session.socket, session.handshake.context, call).await;
+        let shutdown = session.state.shutdown.clone();
+        websocket::bidi_streaming(session.socket, session.handshake.context, shutdown, call).await;
     }
 }
 

@@ -17,6 +17,7 @@
 //! * `codec`, `body`: JSON decoding and encoding, size-limited request bodies,
 //! * [`error`]: the JSON error shape and the gRPC code → HTTP status table,
 //! * `cors`: CORS headers and the blanket `OPTIONS` answer,
+//! * [`shutdown`]: ending every open stream and WebSocket session on shutdown,
 //! * [`session`]: a hook for layers that count open streams and WebSocket sessions,
 //! * [`GrpcTransport`] / [`transport`]: the type-erased gRPC service every call goes through,
 //!   with [`MessageLimits`] applied to every client.
@@ -36,6 +37,7 @@ pub mod error;
 mod metadata;
 mod router;
 pub mod session;
+pub mod shutdown;
 mod state;
 pub mod stream;
 mod transport;

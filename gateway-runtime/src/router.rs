@@ -29,6 +29,7 @@ use crate::{
     },
     error::{error_body, json_response, method_not_allowed, not_found},
     session::{SessionHook, SessionKind},
+    shutdown::ShutdownListener,
     state::GatewayState,
     stream::RequestStream,
 };
@@ -63,6 +64,7 @@ impl GatewayRouter {
                 transport,
                 limits: MessageLimits::default(),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                shutdown: ShutdownListener::never(),
             },
             aliases: Vec::new(),
             routes: Vec::new(),
@@ -84,6 +86,13 @@ impl GatewayRouter {
     /// request message). Larger bodies get a 413 JSON error.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.state.max_body_bytes = limit;
+        self
+    }
+
+    /// Ends every open stream and WebSocket session with a final `Unavailable` error when
+    /// `listener`'s shutdown begins (default: never).
+    pub fn shutdown(mut self, listener: ShutdownListener) -> Self {
+        self.state.shutdown = listener;
         self
     }
 
@@ -339,6 +348,9 @@ fn websocket_route(handler: WebSocketHandler, allow: HeaderValue) -> MethodRoute
                 let Ok(upgrade) = upgrade else {
                     return method_not_allowed_with(allow);
                 };
+                let upgrade = upgrade
+                    .max_message_size(state.max_body_bytes)
+                    .max_frame_size(state.max_body_bytes);
                 let hook = parts.extensions.get::<SessionHook>().cloned();
                 let (handshake, bearer) = handshake(&mut parts).await;
                 let upgrade = if bearer {

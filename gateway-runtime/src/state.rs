@@ -2,10 +2,10 @@
 
 use axum::extract::FromRef;
 
-use crate::{GrpcTransport, MessageLimits};
+use crate::{GrpcTransport, MessageLimits, shutdown::ShutdownListener};
 
-/// What handlers need at request time: the transport, the clients' message limits and the
-/// request body limit.
+/// What handlers need at request time: the transport, the clients' message limits, the
+/// request body limit and the shutdown signal.
 ///
 /// Custom routes ([`crate::GatewayRouter::route`]) are `MethodRouter<GatewayState>`s; they may
 /// extract `State<GatewayState>` or `State<GrpcTransport>`.
@@ -14,6 +14,7 @@ pub struct GatewayState {
     pub(crate) transport: GrpcTransport,
     pub(crate) limits: MessageLimits,
     pub(crate) max_body_bytes: usize,
+    pub(crate) shutdown: ShutdownListener,
 }
 
 impl GatewayState {

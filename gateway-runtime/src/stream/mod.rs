@@ -40,8 +40,9 @@ use json_seq::JsonSeq;
 use crate::{
     codec,
     context::{RequestContext, deadline_exceeded},
-    error::error_response,
+    error::{error_response, error_response_with},
     metadata,
+    shutdown::{ShutdownListener, shutting_down},
 };
 
 /// How many decoded request messages may wait for the upstream stream.
@@ -67,6 +68,9 @@ impl<T> Stream for RequestStream<T> {
         self.receiver.poll_recv(cx)
     }
 }
+
+/// Resolves when the gateway begins shutting down.
+type ShutdownBegun = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A boxed stream of upstream results.
 type Upstream<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
@@ -95,6 +99,7 @@ impl Drop for StreamGuard {
 pub(crate) async fn server_streaming<Req, Resp, S, Fut>(
     context: &RequestContext,
     framing: Framing,
+    shutdown: ShutdownListener,
     body: &[u8],
     call: impl FnOnce(tonic::Request<Req>) -> Fut,
 ) -> Response
@@ -113,7 +118,7 @@ where
         call(request),
         None,
         context.deadline(),
-        framing,
+        (framing, shutdown),
         StreamGuard::new(None),
     )
     .await
@@ -124,6 +129,7 @@ where
 pub(crate) async fn bidi_streaming<Req, Resp, S, Fut>(
     context: &RequestContext,
     framing: Framing,
+    shutdown: ShutdownListener,
     body: Body,
     max_message_bytes: usize,
     call: impl FnOnce(tonic::Request<RequestStream<Req>>) -> Fut,
@@ -142,7 +148,7 @@ where
         call(context.stream_request(messages)),
         Some(input_error),
         context.deadline(),
-        framing,
+        (framing, shutdown),
         guard,
     )
     .await
@@ -201,6 +207,17 @@ async fn unless_input_fails<T>(
     output
 }
 
+/// Awaits `result`, unless the gateway begins shutting down first.
+async fn unless_shutdown<T>(
+    result: impl Future<Output = Result<T, Status>>,
+    shutdown: &mut ShutdownBegun,
+) -> Result<T, Status> {
+    tokio::select! {
+        () = shutdown.as_mut() => Err(shutting_down()),
+        output = result => output,
+    }
+}
+
 async fn until_input_fails<T>(
     future: impl Future<Output = T>,
     input_error: &mut Option<oneshot::Receiver<Status>>,
@@ -226,7 +243,7 @@ async fn respond<Resp, S, Fut>(
     call: Fut,
     mut input_error: Option<oneshot::Receiver<Status>>,
     deadline: Option<tokio::time::Instant>,
-    framing: Framing,
+    (framing, shutdown): (Framing, ShutdownListener),
     guard: StreamGuard,
 ) -> Response
 where
@@ -234,15 +251,20 @@ where
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
-    let response = match unless_input_fails(call, &mut input_error, deadline).await {
+    let mut shutdown: ShutdownBegun = Box::pin(shutdown.begun());
+    let call = unless_input_fails(call, &mut input_error, deadline);
+    let response = match unless_shutdown(call, &mut shutdown).await {
         Ok(Ok(response)) => response,
-        Ok(Err(status)) | Err(status) => return error_response(&status),
+        Ok(Err(status)) => return error_response(&status),
+        Err(status) => return input_error_response(&status),
     };
     let (response_metadata, upstream, _) = response.into_parts();
     let mut upstream: Upstream<Resp> = Box::pin(upstream);
-    let first = match unless_input_fails(upstream.next(), &mut input_error, deadline).await {
+    let first = unless_input_fails(upstream.next(), &mut input_error, deadline);
+    let first = match unless_shutdown(first, &mut shutdown).await {
         Ok(Some(Ok(message))) => Some(framing.result(&message)),
-        Ok(Some(Err(status))) | Err(status) => return error_response(&status),
+        Ok(Some(Err(status))) => return error_response(&status),
+        Err(status) => return input_error_response(&status),
         Ok(None) => None,
     };
     let lines = Lines {
@@ -251,6 +273,7 @@ where
         upstream,
         input_error,
         deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+        shutdown,
         framing,
         _guard: guard,
     };
@@ -265,6 +288,17 @@ where
     response
 }
 
+/// The error response when the request side fails (or the deadline passes, or the gateway
+/// shuts down) before the first response message: a request message over the size limit is a
+/// 413, like an oversized unary body.
+fn input_error_response(status: &Status) -> Response {
+    if status.code() == tonic::Code::ResourceExhausted {
+        error_response_with(StatusCode::PAYLOAD_TOO_LARGE, status)
+    } else {
+        error_response(status)
+    }
+}
+
 /// The response body: framed upstream messages, ended by the upstream, an error, or the
 /// request side failing.
 struct Lines<Resp> {
@@ -273,6 +307,7 @@ struct Lines<Resp> {
     upstream: Upstream<Resp>,
     input_error: Option<oneshot::Receiver<Status>>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    shutdown: ShutdownBegun,
     framing: Framing,
     _guard: StreamGuard,
 }
@@ -303,6 +338,10 @@ impl<Resp: Serialize> Stream for Lines<Resp> {
         {
             this.done = true;
             return Poll::Ready(Some(Ok(this.framing.error(&deadline_exceeded()))));
+        }
+        if this.shutdown.as_mut().poll(cx).is_ready() {
+            this.done = true;
+            return Poll::Ready(Some(Ok(this.framing.error(&shutting_down()))));
         }
         match this.upstream.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(message))) => Poll::Ready(Some(Ok(this.framing.result(&message)))),
