@@ -139,24 +139,19 @@ async fn client_cert_auth_refuses_clients_without_a_trusted_certificate() {
         );
         assert_eq!(without_header(&with_cert.reply), json!({}));
 
-        let without_cert = TlsClient::new(&ca, None, alpn)
-            .request(&gateway.addr, "POST", "/v3/kv/range", r#"{"key": "Zm9v"}"#)
-            .await;
-        let err = without_cert.expect_err("a client without a certificate was served");
+        let err = TlsClient::new(&ca, None, alpn).refusal(&gateway.addr).await;
         assert!(err.contains("CertificateRequired"), "{err}");
 
         let foreign = other_ca.client("intruder", Validity::Current);
-        let foreign_cert = TlsClient::new(&ca, Some(&foreign), alpn)
-            .request(&gateway.addr, "POST", "/v3/kv/range", r#"{"key": "Zm9v"}"#)
+        let err = TlsClient::new(&ca, Some(&foreign), alpn)
+            .refusal(&gateway.addr)
             .await;
-        let err = foreign_cert.expect_err("a client with a foreign certificate was served");
         assert!(err.contains("UnknownCA"), "{err}");
 
         let expired = ca.client("expired", Validity::Expired);
-        let expired_cert = TlsClient::new(&ca, Some(&expired), alpn)
-            .request(&gateway.addr, "POST", "/v3/kv/range", r#"{"key": "Zm9v"}"#)
+        let err = TlsClient::new(&ca, Some(&expired), alpn)
+            .refusal(&gateway.addr)
             .await;
-        let err = expired_cert.expect_err("a client with an expired certificate was served");
         assert!(err.contains("CertificateExpired"), "{err}");
     }
 }

@@ -99,6 +99,33 @@ impl TlsClient {
             .unwrap_or_else(|err| panic!("{err}"))
     }
 
+    /// Why the server refuses this client's TLS connection: the error of the first read after
+    /// the handshake (TLS 1.3 sends the server's verdict on a client certificate only then).
+    /// Reading rather than sending a request keeps the server's alert from being hidden by a
+    /// broken pipe on the client's first write. Text naming the outcome if nothing was refused.
+    pub async fn refusal(&self, addr: &str) -> String {
+        use tokio::io::AsyncReadExt;
+        let tcp = match TcpStream::connect(addr).await {
+            Ok(tcp) => tcp,
+            Err(err) => return format!("connect: {err}"),
+        };
+        let server_name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into());
+        let mut tls = match TlsConnector::from(self.config.clone())
+            .connect(server_name, tcp)
+            .await
+        {
+            Ok(tls) => tls,
+            Err(err) => return format!("TLS handshake: {err}"),
+        };
+        let mut buffer = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buffer)).await {
+            Ok(Err(err)) => format!("read: {err}"),
+            Ok(Ok(0)) => "not refused: the server closed the connection without an alert".into(),
+            Ok(Ok(read)) => format!("not refused: the server sent {read} bytes"),
+            Err(_) => "not refused: no alert within 2s".into(),
+        }
+    }
+
     async fn exchange(
         &self,
         addr: &str,
