@@ -1,4 +1,4 @@
-//! SIGTERM on the embedded gateway: every open stream (JSON lines, Server-Sent Events,
+//! SIGTERM on the embedded gateway (and in front of etcd 3.5.1): every open stream (JSON lines, Server-Sent Events,
 //! WebSocket) gets exactly one final `Unavailable` error, a unary request in flight still gets
 //! its answer, the process exits 0 within the grace period, and the data directory is free for
 //! the next process at once.
@@ -10,10 +10,11 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Gateway;
 use support::http_stream::Stream;
 use support::process::{die_with_parent, kill_child};
+use support::watch_gauges::await_watch_gauges;
 use support::websocket_client::{WsEvent, ws_connect, ws_next, ws_send, ws_text};
+use support::{Etcd, EtcdVersion, Gateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -191,4 +192,30 @@ async fn a_request_that_never_completes_does_not_hold_the_process_past_the_grace
         took >= Duration::from_millis(900) && took < Duration::from_secs(3),
         "exited {took:?} after SIGTERM with a 1s grace"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_front_of_etcd_ends_the_watch_and_cancels_it_upstream() {
+    let etcd = Etcd::start(EtcdVersion::V3_5).await;
+    let mut gateway = Gateway::start(&etcd.client_url()).await;
+
+    let mut lines = Stream::post(&gateway.addr, "/v3/watch", &[], WATCH_A).await;
+    assert!(lines.next_line().await.contains(r#""created":true"#));
+    await_watch_gauges(&etcd, (1, 1), GRACE).await;
+
+    let pid = gateway.pid().expect("the gateway is running");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+
+    assert_eq!(lines.next_line().await, format!("{FINAL_ERROR}\n"));
+    lines.expect_end().await;
+    let exit = gateway
+        .wait_exit(GRACE)
+        .expect("exited within the grace period");
+    assert!(exit.success(), "exit status {exit}");
+    // The upstream watch went with it.
+    await_watch_gauges(&etcd, (0, 0), GRACE).await;
 }
