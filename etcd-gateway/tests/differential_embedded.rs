@@ -5,8 +5,8 @@
 //! `support::watch_keepalive`: one scenario list, two targets. Their expectations are etcd's
 //! answers; a difference there is a bug of the embedded store.
 //!
-//! Routes the embedded store does not implement yet (auth, election, lock, cluster changes,
-//! maintenance other than status, snapshot, observe) must answer 501 with code 12.
+//! Auth, election, lock, the rest of maintenance and membership changes are compared in
+//! `tests/differential_embedded_api.rs`.
 //!
 //! # Inherent differences
 //!
@@ -20,13 +20,12 @@
 //! | `status-raft-index` | Status `raftIndex`/`raftAppliedIndex` count raft entries (member and cluster-version records too) | no raft log: the store's own index |
 //! | `peer-urls` | the member's `--initial-advertise-peer-urls` (`http://127.0.0.1:<peer>`) | no peer port: etcd's default `http://localhost:2380` |
 //! | `progress-interval` | started with `--experimental-watch-progress-notify-interval 1s` | no such flag (etcd's default, 10 minutes): the progress notification part of `watch_control` is skipped |
-//! | `unsupported` | the route works | 501 code 12 `embedded backend does not support <Method> yet` (not compared with etcd) |
 
 mod support;
 
 use serde_json::{Value, json};
 use support::EtcdVersion::V3_5;
-use support::json::{diff, error_body};
+use support::json::diff;
 use support::kv_lease::{kv, kv_more, lease};
 use support::scenario::{Pair, Step};
 use support::{Target, http, stream_pair, watch_keepalive};
@@ -120,68 +119,6 @@ async fn status_and_member_list() {
             wrong.push(format!(
                 "{path}: masked bodies differ at {d}\n  etcd: {ma}\n  ours: {mb}"
             ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
-/// Every route of a method the embedded store does not implement, with the method's name.
-const UNSUPPORTED: [(&str, &str); 35] = [
-    ("/v3/auth/enable", "AuthEnable"),
-    ("/v3/auth/disable", "AuthDisable"),
-    ("/v3/auth/status", "AuthStatus"),
-    ("/v3/auth/authenticate", "Authenticate"),
-    ("/v3/auth/user/add", "UserAdd"),
-    ("/v3/auth/user/get", "UserGet"),
-    ("/v3/auth/user/list", "UserList"),
-    ("/v3/auth/user/delete", "UserDelete"),
-    ("/v3/auth/user/changepw", "UserChangePassword"),
-    ("/v3/auth/user/grant", "UserGrantRole"),
-    ("/v3/auth/user/revoke", "UserRevokeRole"),
-    ("/v3/auth/role/add", "RoleAdd"),
-    ("/v3/auth/role/get", "RoleGet"),
-    ("/v3/auth/role/list", "RoleList"),
-    ("/v3/auth/role/delete", "RoleDelete"),
-    ("/v3/auth/role/grant", "RoleGrantPermission"),
-    ("/v3/auth/role/revoke", "RoleRevokePermission"),
-    ("/v3/election/campaign", "Campaign"),
-    ("/v3/election/proclaim", "Proclaim"),
-    ("/v3/election/leader", "Leader"),
-    ("/v3/election/resign", "Resign"),
-    ("/v3/election/observe", "Observe"),
-    ("/v3/lock/lock", "Lock"),
-    ("/v3/lock/unlock", "Unlock"),
-    ("/v3/maintenance/alarm", "Alarm"),
-    ("/v3/maintenance/defragment", "Defragment"),
-    ("/v3/maintenance/hash", "Hash"),
-    ("/v3/maintenance/hashkv", "HashKV"),
-    ("/v3/maintenance/transfer-leadership", "MoveLeader"),
-    ("/v3/maintenance/downgrade", "Downgrade"),
-    ("/v3/maintenance/snapshot", "Snapshot"),
-    ("/v3/cluster/member/add", "MemberAdd"),
-    ("/v3/cluster/member/remove", "MemberRemove"),
-    ("/v3/cluster/member/update", "MemberUpdate"),
-    ("/v3/cluster/member/promote", "MemberPromote"),
-];
-
-/// `unsupported`: each route answers exactly 501 `{"error":M,"code":12,"message":M}` with
-/// `M = embedded backend does not support <Method> yet`, a JSON body and etcd's CORS headers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unsupported_routes_answer_501() {
-    let gateway = support::Gateway::start_embedded().await;
-    let mut wrong = Vec::new();
-    for (path, method) in UNSUPPORTED {
-        let want = error_body(
-            12,
-            &format!("embedded backend does not support {method} yet"),
-        );
-        let reply = http::post(&gateway.addr, path, "{}").await;
-        let ok = reply.status == 501
-            && reply.json().as_ref() == Some(&want)
-            && reply.header("content-type") == Some("application/json")
-            && reply.header("access-control-allow-origin") == Some("*");
-        if !ok {
-            wrong.push(format!("{path}: {}, expected 501 {want}", reply.describe()));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));

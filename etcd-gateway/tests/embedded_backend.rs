@@ -72,11 +72,6 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-fn unsupported(method: &str) -> Value {
-    let message = format!("embedded backend does not support {method} yet");
-    json!({"error": message, "code": 12, "message": message})
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn json_gateway_on_the_embedded_store() {
     let data_dir = temp_data_dir();
@@ -234,17 +229,14 @@ async fn json_gateway_on_the_embedded_store() {
     .await;
     assert_eq!(put, (200, json!({"header": header(&ids, 5)})));
 
-    // Services and methods the embedded backend does not have yet: 501, etcd's error body.
-    for (path, method) in [
-        ("/v3/auth/enable", "AuthEnable"),
-        ("/v3/maintenance/defragment", "Defragment"),
-        ("/v3/cluster/member/add", "MemberAdd"),
-        ("/v3/lock/lock", "Lock"),
-        ("/v3/election/campaign", "Campaign"),
-    ] {
-        let (status, body) = post(&gateway, path, json!({})).await;
-        assert_eq!((status, body), (501, unsupported(method)), "{path}");
-    }
+    // Auth cannot be enabled before the root user exists (etcd 3.5.1
+    // api/v3rpc/rpctypes/error.go: ErrGRPCRootUserNotExist, FailedPrecondition → 400).
+    let (status, body) = post(&gateway, "/v3/auth/enable", json!({})).await;
+    let message = "etcdserver: root user does not exist";
+    assert_eq!(
+        (status, body),
+        (400, json!({"error": message, "code": 9, "message": message}))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -395,12 +387,12 @@ async fn native_grpc_on_the_same_port() {
     let err = AuthClient::new(channel)
         .auth_enable(AuthEnableRequest {})
         .await
-        .expect_err("AuthEnable is not supported");
+        .expect_err("AuthEnable needs the root user");
     assert_eq!(
         (err.code(), err.message()),
         (
-            tonic::Code::Unimplemented,
-            "embedded backend does not support AuthEnable yet"
+            tonic::Code::FailedPrecondition,
+            "etcdserver: root user does not exist"
         )
     );
 
