@@ -46,8 +46,8 @@ use support::EtcdVersion::V3_5;
 use support::json::header as h;
 use support::kv_lease::{NOT_FOUND_TEXT, b64, cluster_header, entry};
 use support::pair_calls::{
-    Field, Inherent, b_is_embedded, both_pending, compare_with_inherent, first_lines_equal,
-    grpc_channel, read_snapshot, shape, snapshot_framing, start_reference_pair,
+    Field, Inherent, Waiting, b_is_embedded, both_pending, compare_with_inherent,
+    first_lines_equal, grpc_channel, read_snapshot, shape, snapshot_framing, start_reference_pair,
 };
 use support::scenario::{Outcome, Pair, Step, post};
 
@@ -553,7 +553,8 @@ async fn auth() {
     pair.run(&enabled[split..]).await;
 }
 
-/// Campaign, leader, proclaim, observe, resign, and the errors of each.
+/// Campaign, leader, proclaim, observe, a campaign waiting for the leader to resign, resign,
+/// and the errors of each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn election() {
     let mut pair = start_reference_pair(V3_5).await;
@@ -623,33 +624,69 @@ async fn election() {
         &json!({"result": {"header": h(3), "kv": leader(2, 3, 2, "v2")}}),
     )
     .await;
+    // A second campaigner waits for the leader's key to go, then leads.
+    let waiter = Waiting::start(
+        &pair,
+        "a campaign while another leader holds",
+        "/v3/election/campaign",
+        &json!({"name": name, "value": b64("w0"), "lease": 3000}).to_string(),
+    );
+    waiter
+        .assert_waiting(&pair, Duration::from_millis(500))
+        .await;
     pair.run(&[
         post("/v3/election/resign", "{}").error(500, 2, "\"leader\" field must be provided"),
-        post("/v3/election/resign", r#"{"leader":{{leader}}}"#).json(json!({"header": h(4)})),
+        post("/v3/election/resign", r#"{"leader":{{leader}}}"#).json(json!({"header": h(5)})),
+    ])
+    .await;
+    let waiter_key = b64("election/bb8"); // lease 3000
+    // The answer's header is the one of the write that created the waiter's key (revision 4),
+    // not of the revision that ended the wait (etcd's `concurrency.Election.Campaign`).
+    let (leader_a, leader_b) = waiter
+        .finish(
+            &mut pair,
+            &json!({"header": h(4), "leader": {"name": name, "key": waiter_key, "rev": "4",
+                "lease": "3000"}}),
+        )
+        .await;
+    pair.a
+        .vars
+        .insert("waiter".into(), leader_a["leader"].to_string());
+    pair.b
+        .vars
+        .insert("waiter".into(), leader_b["leader"].to_string());
+    pair.run(&[
         post("/v3/election/resign", r#"{"leader":{{leader}}}"#)
-            .named("resign twice")
-            .json(json!({"header": h(4)})),
-        post("/v3/election/leader", &by_name)
-            .named("leader after the resign")
-            .error(500, 2, "election: no leader"),
+            .named("resign a leader that resigned")
+            .json(json!({"header": h(5)})),
         post(
             "/v3/election/proclaim",
             r#"{"leader":{{leader}},"value":"djM="}"#,
         )
         .named("proclaim after the resign")
         .error(500, 2, "election: not leader"),
+        post("/v3/election/leader", &by_name)
+            .named("the waiter leads")
+            .json(
+                json!({"header": h(5), "kv": {"key": waiter_key, "create_revision": "4",
+                "mod_revision": "4", "version": "1", "value": b64("w0"), "lease": "3000"}}),
+            ),
+        post("/v3/election/resign", r#"{"leader":{{waiter}}}"#).json(json!({"header": h(6)})),
+        post("/v3/election/leader", &by_name)
+            .named("leader once everyone resigned")
+            .error(500, 2, "election: no leader"),
         post(
             "/v3/election/campaign",
-            &json!({"name": name, "value": b64("w1")}).to_string(),
+            &json!({"name": name, "value": b64("x1")}).to_string(),
         )
         .named("campaign with a session lease made by the server")
         .capture("leader2", "/leader")
-        .json(json!({"header": h(5), "leader": {
-            "name": name, "key": "<key election/<id1>>", "rev": "5", "lease": "<id1>"}})),
-        post("/v3/election/leader", &by_name).json(json!({"header": h(5), "kv": {
-            "key": "<key election/<id1>>", "create_revision": "5", "mod_revision": "5",
-            "version": "1", "value": b64("w1"), "lease": "<id1>"}})),
-        post("/v3/election/resign", r#"{"leader":{{leader2}}}"#).json(json!({"header": h(6)})),
+        .json(json!({"header": h(7), "leader": {
+            "name": name, "key": "<key election/<id1>>", "rev": "7", "lease": "<id1>"}})),
+        post("/v3/election/leader", &by_name).json(json!({"header": h(7), "kv": {
+            "key": "<key election/<id1>>", "create_revision": "7", "mod_revision": "7",
+            "version": "1", "value": b64("x1"), "lease": "<id1>"}})),
+        post("/v3/election/resign", r#"{"leader":{{leader2}}}"#).json(json!({"header": h(8)})),
         post(
             "/v3/election/campaign",
             &json!({"name": name, "lease": 4242}).to_string(),

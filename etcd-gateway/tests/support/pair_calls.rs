@@ -393,3 +393,91 @@ pub fn shape(line: &str) -> String {
     }
     value.to_string()
 }
+
+/// A unary call sent to both sides that has not been answered yet (e.g. a campaign waiting for
+/// the leader to go).
+pub struct Waiting {
+    what: String,
+    etcd: tokio::task::JoinHandle<Result<http::Reply, String>>,
+    other: tokio::task::JoinHandle<Result<http::Reply, String>>,
+}
+
+impl Waiting {
+    /// Sends `POST path body` to both sides in the background.
+    pub fn start(pair: &Pair, what: &str, path: &str, body: &str) -> Waiting {
+        let spawn = |side: &Side| {
+            let (addr, body, path) = (side.addr.clone(), render(side, body), path.to_owned());
+            tokio::spawn(async move {
+                http::request_with_timeout(&addr, "POST", &path, &[], body.into(), WAIT_LIMIT).await
+            })
+        };
+        Waiting {
+            what: format!("{what}: POST {path} {body}"),
+            etcd: spawn(&pair.a),
+            other: spawn(&pair.b),
+        }
+    }
+
+    /// Checks that neither side has answered after `wait`.
+    pub async fn assert_waiting(&self, pair: &Pair, wait: Duration) {
+        tokio::time::sleep(wait).await;
+        let (a, b) = (self.etcd.is_finished(), self.other.is_finished());
+        assert!(
+            !a && !b,
+            "{}: expected both sides still waiting after {wait:?}; answered: etcd {a}, {} {b}",
+            self.what,
+            pair.b.label
+        );
+    }
+
+    /// The answers of both sides: status `200` on both, equal masked bodies equal to `want`.
+    /// Returns each side's unmasked body (for values a later step sends back).
+    pub async fn finish(self, pair: &mut Pair, want: &Value) -> (Value, Value) {
+        let join = |handle: tokio::task::JoinHandle<Result<http::Reply, String>>| async move {
+            match handle.await {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(format!("call task failed: {e}")),
+            }
+        };
+        let (ra, rb) = tokio::join!(join(self.etcd), join(self.other));
+        let describe = |r: &Result<http::Reply, String>| match r {
+            Ok(reply) => reply.describe(),
+            Err(e) => e.clone(),
+        };
+        let fail = |why: String| -> ! {
+            panic!(
+                "{}: {why}\n  etcd: {}\n  {}: {}\n  expected: 200 {want}",
+                self.what,
+                describe(&ra),
+                pair.b.label,
+                describe(&rb)
+            )
+        };
+        let (Ok(reply_a), Ok(reply_b)) = (&ra, &rb) else {
+            fail("no answer".to_owned());
+        };
+        let (Some(raw_a), Some(raw_b)) = (reply_a.json(), reply_b.json()) else {
+            fail("not JSON".to_owned());
+        };
+        if (reply_a.status, reply_b.status) != (200, 200) {
+            fail(format!("status {} and {}", reply_a.status, reply_b.status));
+        }
+        let (masked_a, masked_b) = (pair.a.masker.mask(&raw_a), pair.b.masker.mask(&raw_b));
+        if let Some(d) = diff(&masked_a, &masked_b) {
+            fail(format!(
+                "masked bodies differ at {d}\n  masked etcd: {masked_a}\n  masked {}: {masked_b}",
+                pair.b.label
+            ));
+        }
+        if let Some(d) = diff(&masked_a, want) {
+            fail(format!(
+                "etcd's body differs from the expectation at {d}\n  masked: {masked_a}"
+            ));
+        }
+        (raw_a, raw_b)
+    }
+}
+
+/// How long a [`Waiting`] call may stay unanswered before the client gives up.
+const WAIT_LIMIT: Duration = Duration::from_secs(20);
