@@ -12,6 +12,8 @@
 //!   store).
 //! * [`http_stream`] reads streamed HTTP responses message by message.
 //! * [`websocket_client`] drives WebSockets.
+//! * [`pair_calls`] runs what a step cannot express on both sides of a scenario pair (stream
+//!   first lines, calls the client gives up on, inherent fields, gRPC, snapshot framing).
 //! * [`stream_pair`] pairs fresh etcd servers for differential stream tests.
 //! * [`watch_gauges`] reads etcd's watch gauges from `/metrics`.
 //! * [`watch_reader`] reads watch streams (JSON lines, SSE, WebSocket) in the background and
@@ -38,6 +40,7 @@ pub mod http;
 pub mod http_stream;
 pub mod json;
 pub mod kv_lease;
+pub mod pair_calls;
 pub mod process;
 pub mod scenario;
 pub mod stream_pair;
