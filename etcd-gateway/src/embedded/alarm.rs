@@ -178,9 +178,9 @@ mod tests {
             member_id: 7,
             alarm: NOSPACE,
         };
-        assert_eq!(alarms.activate(7, NOSPACE), Some(raised.clone()));
-        assert_eq!(alarms.activate(7, NOSPACE), Some(raised.clone()));
-        assert_eq!(alarms.get(AlarmType::None as i32), vec![raised.clone()]);
+        assert_eq!(alarms.activate(7, NOSPACE), Some(raised));
+        assert_eq!(alarms.activate(7, NOSPACE), Some(raised));
+        assert_eq!(alarms.get(AlarmType::None as i32), vec![raised]);
         assert_eq!(alarms.get(CORRUPT), vec![]);
         assert_eq!(alarms.restriction(), Restriction::Capped);
         assert_eq!(alarms.status_errors(), vec!["memberID:7 alarm:NOSPACE "]);
