@@ -92,7 +92,8 @@ mod tests {
             failure: vec![put("long-key", "long-value")],
             ..Default::default()
         };
-        assert_eq!(txn_cost(&txn), 256 + 8 + 10);
+        // Success: two puts (256 + 1 + 2, 256 + 1 + 0) cost more than failure's one.
+        assert_eq!(txn_cost(&txn), 256 + 3 + 256 + 1);
         assert_eq!(txn_cost(&TxnRequest::default()), 0);
     }
 
