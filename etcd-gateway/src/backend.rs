@@ -45,7 +45,12 @@ impl Backend {
                 "http"
             };
             let client_urls = vec![format!("{scheme}://{listen_addr}")];
-            Embedded::open(config.data_dir(), &config.name, client_urls).map(Self::Embedded)
+            let options = crate::embedded::StoreOptions {
+                quota_backend_bytes: config.quota_backend_bytes,
+                ..Default::default()
+            };
+            Embedded::open_with(config.data_dir(), &config.name, client_urls, options)
+                .map(Self::Embedded)
         } else {
             let pool = crate::upstream::connect(
                 &endpoints,

@@ -41,6 +41,17 @@ pub struct Config {
     #[arg(long, env = "ETCD_GATEWAY_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
+    /// Embedded store: the database size at which writes fail and the NOSPACE alarm is
+    /// raised, as etcd's flag (0: etcd's default, 2 GiB; negative: no quota).
+    #[arg(
+        long,
+        env = "ETCD_GATEWAY_QUOTA_BACKEND_BYTES",
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        conflicts_with = "endpoints"
+    )]
+    pub quota_backend_bytes: i64,
+
     /// Time allowed to open a connection to an upstream member.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub dial_timeout: std::time::Duration,

@@ -35,6 +35,13 @@ pub enum EtcdError {
     Stopped,
     /// The storage failed; the message says how.
     Storage(String),
+    /// A write over the backend quota, or refused while the NOSPACE alarm is active.
+    NoSpace,
+    /// A write refused while the CORRUPT alarm is active.
+    Corrupt,
+    /// The disk holding the database is full; the detail says what failed. Answered as
+    /// [`EtcdError::NoSpace`].
+    StorageFull(String),
 }
 
 impl EtcdError {
@@ -53,6 +60,8 @@ impl EtcdError {
             Self::LeaseExists => Code::FailedPrecondition,
             Self::Stopped => Code::Unavailable,
             Self::Storage(_) => Code::Internal,
+            Self::NoSpace | Self::StorageFull(_) => Code::ResourceExhausted,
+            Self::Corrupt => Code::DataLoss,
         }
     }
 
@@ -73,12 +82,21 @@ impl EtcdError {
             Self::RequestTooLarge => "etcdserver: request is too large".into(),
             Self::Stopped => "etcdserver: server stopped".into(),
             Self::Storage(detail) => format!("etcdserver: storage failure: {detail}"),
+            Self::NoSpace | Self::StorageFull(_) => {
+                "etcdserver: mvcc: database space exceeded".into()
+            }
+            Self::Corrupt => "etcdserver: corrupt cluster".into(),
         }
     }
 
     /// A storage failure described by `err`.
     pub(crate) fn storage(err: impl fmt::Display) -> Self {
         Self::Storage(err.to_string())
+    }
+
+    /// Whether this is a failure of the storage itself (which fails a whole write batch).
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self, Self::Storage(_) | Self::StorageFull(_))
     }
 }
 

@@ -66,7 +66,7 @@ impl MaintenanceService {
             raft_index: index,
             raft_term: RAFT_TERM,
             raft_applied_index: index,
-            errors: Vec::new(),
+            errors: self.store.alarms().status_errors(),
             db_size_in_use: db_size,
             is_learner: false,
             storage_version: String::new(),
@@ -79,7 +79,6 @@ impl MaintenanceService {
 unsupported_service! {
     impl Maintenance for MaintenanceService {
         unary {
-            alarm(AlarmRequest) -> AlarmResponse = "Alarm";
             defragment(DefragmentRequest) -> DefragmentResponse = "Defragment";
             hash(HashRequest) -> HashResponse = "Hash";
             hash_kv(HashKvRequest) -> HashKvResponse = "HashKV";
@@ -90,6 +89,13 @@ unsupported_service! {
             snapshot(SnapshotRequest) -> SnapshotStream<SnapshotResponse> = "Snapshot";
         }
         supported {
+            async fn alarm(
+                &self,
+                request: Request<AlarmRequest>,
+            ) -> Result<Response<AlarmResponse>, Status> {
+                Ok(Response::new(self.store.alarm(request.into_inner()).await?))
+            }
+
             async fn status(
                 &self,
                 _request: Request<StatusRequest>,

@@ -29,12 +29,15 @@
 //! - [`lease`] and [`lease_service`]: the [`Lessor`] (lease table, persistence, expiry) and
 //!   [`LeaseService`], the tonic `Lease` service (`LeaseService::open(store)` inside a Tokio
 //!   runtime, or `LeaseService::new(Lessor::open(store, options)?)`);
+//! - [`alarm`] and [`quota`]: the active alarms (persisted; NOSPACE and CORRUPT refuse
+//!   writes as etcd's appliers do) and `--quota-backend-bytes`;
 //! - [`unsupported`]: the answer of every method not provided yet;
 //! - [`server`]: [`Embedded`], everything above opened from a data directory.
 //!
 //! Until a [`Lessor`] is opened on a store, a put with a lease other than 0 fails with
 //! `etcdserver: requested lease not found`.
 
+pub mod alarm;
 mod apply;
 pub mod cluster_service;
 pub mod errors;
@@ -45,6 +48,7 @@ pub mod lease;
 pub mod lease_service;
 pub mod maintenance_service;
 pub mod mvcc;
+pub mod quota;
 pub mod server;
 pub mod storage;
 pub mod unsupported;

@@ -14,7 +14,7 @@ use super::errors::EtcdError;
 use super::kv_service::KvService;
 use super::lease_service::LeaseService;
 use super::maintenance_service::MaintenanceService;
-use super::mvcc::{DEFAULT_MAX_REQUEST_BYTES, Store};
+use super::mvcc::{DEFAULT_MAX_REQUEST_BYTES, Store, StoreOptions};
 use super::unsupported::Unsupported;
 use super::watch_service::WatchService;
 use crate::etcdserverpb::auth_server::AuthServer;
@@ -41,8 +41,18 @@ impl Embedded {
         name: &str,
         client_urls: Vec<String>,
     ) -> Result<Self> {
+        Self::open_with(data_dir, name, client_urls, StoreOptions::default())
+    }
+
+    /// [`Embedded::open`] with the store tuned by `options`.
+    pub fn open_with(
+        data_dir: impl Into<PathBuf>,
+        name: &str,
+        client_urls: Vec<String>,
+        options: StoreOptions,
+    ) -> Result<Self> {
         let data_dir = data_dir.into();
-        let store = Store::open(&data_dir)
+        let store = Store::open_with(&data_dir, options)
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
         let store = Arc::new(store);
         let routes = routes(&store, &data_dir, name, client_urls)

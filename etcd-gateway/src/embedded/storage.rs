@@ -12,14 +12,21 @@
 //!   cluster ids ([`META_MEMBER_ID`], [`META_CLUSTER_ID`]) and [`META_SCHEMA`].
 //! - `lease`: key = lease id, value = the TTL it was granted with (seconds). The remaining
 //!   time is not stored: after a restart every lease starts a full TTL again.
+//! - `alarm`: key = an alarm as the layers above encode it (etcd's alarm bucket keeps the
+//!   marshalled `AlarmMember`), no value.
 //!
-//! [`WriteBatch::commit`] commits with redb's default durability (fsync).
+//! [`WriteBatch::commit`] commits with redb's default durability (fsync). redb refuses every
+//! operation after an I/O error (a full disk, say) until the database is opened again:
+//! [`Storage::reopen`] does that. I/O errors of a full disk become [`EtcdError::StorageFull`].
 
 use std::collections::hash_map::RandomState;
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use prost::Message;
+use redb::backends::InMemoryBackend;
 use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
     TableDefinition, WriteTransaction,
@@ -35,6 +42,8 @@ const KV_TABLE: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("kv");
 const LEASE_TABLE: TableDefinition<i64, i64> = TableDefinition::new("lease");
 /// Named numbers of the store.
 const META_TABLE: TableDefinition<&str, i64> = TableDefinition::new("meta");
+/// The active alarms, one encoded alarm per key.
+const ALARM_TABLE: TableDefinition<&[u8], ()> = TableDefinition::new("alarm");
 
 /// The store revision after the last committed write.
 pub const META_CURRENT_REV: &str = "current_revision";
@@ -112,9 +121,13 @@ fn read_row(
 }
 
 /// The database of a data directory, with the ids recorded in it.
+///
+/// Transactions begin under a shared lock on the database; [`Storage::reopen`] takes it
+/// exclusively to replace it.
 #[derive(Debug)]
 pub struct Storage {
-    db: Database,
+    db: RwLock<Database>,
+    path: PathBuf,
     member_id: u64,
     cluster_id: u64,
 }
@@ -124,12 +137,14 @@ impl Storage {
     /// tables and chooses the member and cluster ids.
     pub fn open(data_dir: &Path) -> Result<Self, EtcdError> {
         std::fs::create_dir_all(data_dir).map_err(EtcdError::storage)?;
-        let db = Database::create(db_path(data_dir))?;
+        let path = db_path(data_dir);
+        let db = Database::create(&path)?;
         let txn = db.begin_write()?;
         let (member_id, cluster_id) = {
             let mut meta = txn.open_table(META_TABLE)?;
             txn.open_table(KV_TABLE)?;
             txn.open_table(LEASE_TABLE)?;
+            txn.open_table(ALARM_TABLE)?;
             let schema = meta.get(META_SCHEMA)?.map(|guard| guard.value());
             match schema {
                 None => {
@@ -148,10 +163,39 @@ impl Storage {
         };
         txn.commit()?;
         Ok(Self {
-            db,
+            db: RwLock::new(db),
+            path,
             member_id,
             cluster_id,
         })
+    }
+
+    fn database(&self) -> RwLockReadGuard<'_, Database> {
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Closes the database and opens its file again (redb repairs it if the last commit did
+    /// not complete): what makes it usable after an I/O error. Must not be called while a
+    /// [`WriteBatch`] is alive; reads begun before it fail.
+    pub fn reopen(&self) -> Result<(), EtcdError> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        // The file stays locked while its database is open: hold an empty in-memory one
+        // in its place meanwhile (and if the file cannot be opened again).
+        let placeholder = Database::builder().create_with_backend(InMemoryBackend::new())?;
+        let old = std::mem::replace(&mut *db, placeholder);
+        if let Err(err) = old.close() {
+            tracing::debug!(error = %err, "closing the failed database");
+        }
+        *db = Database::create(&self.path)?;
+        Ok(())
+    }
+
+    /// The size of the database file in bytes (etcd's backend `Size`, which the quota is
+    /// checked against).
+    pub fn file_size(&self) -> Result<u64, EtcdError> {
+        Ok(std::fs::metadata(&self.path)
+            .map_err(EtcdError::storage)?
+            .len())
     }
 
     /// This member's id.
@@ -166,7 +210,7 @@ impl Storage {
 
     /// A consistent read of what is committed now.
     pub fn read(&self) -> Result<ReadTx, EtcdError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let rows = txn.open_table(KV_TABLE)?;
         Ok(ReadTx { txn, rows })
     }
@@ -175,7 +219,7 @@ impl Storage {
     /// [`WriteBatch::commit`].
     pub fn batch(&self) -> Result<WriteBatch, EtcdError> {
         Ok(WriteBatch {
-            txn: self.db.begin_write()?,
+            txn: self.database().begin_write()?,
         })
     }
 }
@@ -228,6 +272,20 @@ impl ReadTx {
         Ok(Rows {
             range: self.rows.range::<&[u8; 16]>(&start..)?,
         })
+    }
+
+    /// The recorded alarms, as encoded by [`WriteBatch::replace_alarms`], in key order.
+    pub fn alarms(&self) -> Result<Vec<Vec<u8>>, EtcdError> {
+        let table = match self.txn.open_table(ALARM_TABLE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(err) => return Err(err.into()),
+        };
+        let mut alarms = Vec::new();
+        for entry in table.iter()? {
+            alarms.push(entry?.0.value().to_vec());
+        }
+        Ok(alarms)
     }
 
     /// The recorded leases: (id, granted TTL) in id order.
@@ -289,6 +347,16 @@ impl WriteBatch {
     /// Removes lease `id`.
     pub fn remove_lease(&self, id: i64) -> Result<(), EtcdError> {
         self.txn.open_table(LEASE_TABLE)?.remove(id)?;
+        Ok(())
+    }
+
+    /// Replaces the recorded alarms with `alarms` (each an encoded alarm).
+    pub fn replace_alarms(&self, alarms: &[Vec<u8>]) -> Result<(), EtcdError> {
+        let mut table = self.txn.open_table(ALARM_TABLE)?;
+        table.retain(|_, ()| false)?;
+        for alarm in alarms {
+            table.insert(alarm.as_slice(), ())?;
+        }
         Ok(())
     }
 
@@ -366,14 +434,71 @@ macro_rules! storage_errors {
     )*};
 }
 
-storage_errors!(
-    redb::Error,
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::DatabaseError
-);
+storage_errors!(redb::TableError, redb::TransactionError);
+
+/// Whether `err` says the disk (or the user's disk quota) is full.
+fn is_disk_full(err: &std::io::Error) -> bool {
+    /// Linux's ENOSPC and EDQUOT.
+    const FULL_ERRNOS: [i32; 2] = [28, 122];
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || err
+        .raw_os_error()
+        .is_some_and(|code| FULL_ERRNOS.contains(&code))
+}
+
+/// The error for a redb failure that may be an I/O error (`io`).
+fn io_failure(io: Option<&std::io::Error>, err: impl fmt::Display) -> EtcdError {
+    if io.is_some_and(is_disk_full) {
+        EtcdError::StorageFull(err.to_string())
+    } else {
+        EtcdError::storage(err)
+    }
+}
+
+fn storage_io(err: &redb::StorageError) -> Option<&std::io::Error> {
+    match err {
+        redb::StorageError::Io(io) => Some(io),
+        _ => None,
+    }
+}
+
+impl From<redb::StorageError> for EtcdError {
+    fn from(err: redb::StorageError) -> Self {
+        io_failure(storage_io(&err), &err)
+    }
+}
+
+impl From<redb::CommitError> for EtcdError {
+    fn from(err: redb::CommitError) -> Self {
+        let io = match &err {
+            redb::CommitError::Storage(storage) => storage_io(storage),
+            _ => None,
+        };
+        io_failure(io, &err)
+    }
+}
+
+impl From<redb::DatabaseError> for EtcdError {
+    fn from(err: redb::DatabaseError) -> Self {
+        let io = match &err {
+            redb::DatabaseError::Storage(storage) => storage_io(storage),
+            _ => None,
+        };
+        io_failure(io, &err)
+    }
+}
+
+impl From<redb::Error> for EtcdError {
+    fn from(err: redb::Error) -> Self {
+        let io = match &err {
+            redb::Error::Io(io) => Some(io),
+            _ => None,
+        };
+        io_failure(io, &err)
+    }
+}
 
 #[cfg(test)]
 mod tests {

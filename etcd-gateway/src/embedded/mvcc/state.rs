@@ -1,6 +1,6 @@
 //! What the readers of a [`super::Store`] and its writer share: the storage, the key index
 //! with the published revisions, the live keys of each lease, the channel of committed
-//! events and the failure flag.
+//! events, the active alarms and the failure flag.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 
 use tokio::sync::broadcast;
 
+use crate::embedded::alarm::Alarms;
 use crate::embedded::apply::{LeaseLookup, NoLeases};
 use crate::embedded::errors::EtcdError;
 use crate::embedded::key_index::{KeyRange, Revision, TreeIndex};
@@ -87,6 +88,8 @@ pub(crate) struct StoreState {
     published: RwLock<Published>,
     /// The events of every committed revision, in order.
     pub events: broadcast::Sender<Arc<RevisionEvents>>,
+    /// The active alarms.
+    pub alarms: Alarms,
     leases: RwLock<Arc<dyn LeaseLookup>>,
     failed: AtomicBool,
     failure: Mutex<String>,
@@ -98,11 +101,13 @@ impl StoreState {
     /// revisions behind.
     pub fn load(storage: Storage, event_capacity: usize) -> Result<Self, EtcdError> {
         let published = Published::load(&storage)?;
+        let alarms = Alarms::restore(&storage.read()?.alarms()?)?;
         let (events, _) = broadcast::channel(event_capacity.max(1));
         Ok(Self {
             storage,
             published: RwLock::new(published),
             events,
+            alarms,
             leases: RwLock::new(Arc::new(NoLeases)),
             failed: AtomicBool::new(false),
             failure: Mutex::new(String::new()),
@@ -142,12 +147,33 @@ impl StoreState {
         self.failed.store(true, Ordering::Release);
     }
 
-    /// Rebuilds the in-memory state from storage after a batch was dropped; stops serving if
-    /// that fails.
-    pub fn reload(&self) {
-        match Published::load(&self.storage) {
-            Ok(published) => *self.write() = published,
-            Err(err) => self.fail(&err),
+    /// After a storage failure (`cause`): opens the database again (redb refuses everything
+    /// after an I/O error until then) and rebuilds the in-memory state from what it has
+    /// committed, then serves again; stops serving if that fails (the next write retries).
+    /// Must not be called while a write batch is alive.
+    pub fn recover(&self, cause: &EtcdError) {
+        let before = self.read().current_rev;
+        let outcome = self
+            .storage
+            .reopen()
+            .and_then(|()| Published::load(&self.storage));
+        match outcome {
+            Ok(published) => {
+                if published.current_rev > before {
+                    // The commit that reported the failure reached the disk after all.
+                    tracing::warn!(
+                        revision = published.current_rev,
+                        error = %cause,
+                        "a failed commit was durable: watchers miss its events"
+                    );
+                }
+                *self.write() = published;
+                self.failed.store(false, Ordering::Release);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, cause = %cause, "cannot reopen the database");
+                self.fail(&err);
+            }
         }
     }
 

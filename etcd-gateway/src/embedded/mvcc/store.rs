@@ -11,15 +11,19 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::state::{RevisionEvents, StoreState};
-use super::writer::{BatchLimits, LeaseGrant, LeaseRevoke, Write, Writer};
+use super::writer::{AlarmChange, BatchLimits, LeaseGrant, LeaseRevoke, Write, Writer};
+use crate::embedded::alarm::Alarms;
 use crate::embedded::apply::{self, LeaseLookup, NoLeases, ReadOnly};
 use crate::embedded::errors::EtcdError;
 use crate::embedded::key_index::{KeyRange, Revision};
+use crate::embedded::quota::{LEASE_COST, Quota, put_cost, txn_cost};
 use crate::embedded::storage::Storage;
 use crate::embedded::validate::is_txn_readonly;
+use crate::etcdserverpb::alarm_request::AlarmAction;
 use crate::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+    AlarmRequest, AlarmResponse, AlarmType, CompactionRequest, CompactionResponse,
+    DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    ResponseHeader, TxnRequest, TxnResponse,
 };
 use crate::mvccpb::{Event, event::EventType};
 
@@ -43,6 +47,9 @@ pub struct StoreOptions {
     pub max_batch_bytes: usize,
     /// How many committed revisions a slow event subscriber may fall behind.
     pub event_capacity: usize,
+    /// etcd's `--quota-backend-bytes`: 0 means etcd's default (2 GiB), a negative value no
+    /// quota.
+    pub quota_backend_bytes: i64,
 }
 
 impl Default for StoreOptions {
@@ -52,6 +59,7 @@ impl Default for StoreOptions {
             max_batch: 1024,
             max_batch_bytes: 16 << 20,
             event_capacity: 4096,
+            quota_backend_bytes: 0,
         }
     }
 }
@@ -69,6 +77,7 @@ pub struct History {
 pub struct Store {
     state: Arc<StoreState>,
     writer: Writer,
+    quota: Quota,
     options: StoreOptions,
 }
 
@@ -99,6 +108,7 @@ impl Store {
         Ok(Self {
             state,
             writer,
+            quota: Quota::new(options.quota_backend_bytes),
             options,
         })
     }
@@ -185,6 +195,7 @@ impl Store {
 
     /// etcd's Put. The header carries only the revision.
     pub async fn put(&self, request: PutRequest) -> Result<PutResponse, EtcdError> {
+        self.check_quota(put_cost(&request)).await?;
         self.submit(request).await
     }
 
@@ -200,6 +211,7 @@ impl Store {
     /// only reads runs on the caller's thread; others go through the writer. The header
     /// carries only the revision.
     pub async fn txn(&self, request: TxnRequest) -> Result<TxnResponse, EtcdError> {
+        self.check_quota(txn_cost(&request)).await?;
         if is_txn_readonly(&request) {
             return self.read_txn(&request);
         }
@@ -288,6 +300,7 @@ impl Store {
     /// Durably records lease `id` with its granted TTL (a lease grant changes no revision);
     /// returns the current revision. Whether the lease may be granted is the caller's call.
     pub async fn lease_grant(&self, id: i64, ttl: i64) -> Result<i64, EtcdError> {
+        self.check_quota(LEASE_COST).await?;
         self.submit(LeaseGrant { id, ttl }).await
     }
 
@@ -312,6 +325,51 @@ impl Store {
     pub fn persisted_leases(&self) -> Result<Vec<(i64, i64)>, EtcdError> {
         self.state.check_failed()?;
         self.state.storage.read()?.leases()
+    }
+
+    /// The active alarms.
+    pub fn alarms(&self) -> &Alarms {
+        &self.state.alarms
+    }
+
+    /// etcd's Alarm: GET lists the active alarms of a type (all for NONE); ACTIVATE and
+    /// DEACTIVATE raise or disarm one (recorded durably) and list it if it changed or, for
+    /// ACTIVATE, was already active.
+    pub async fn alarm(&self, request: AlarmRequest) -> Result<AlarmResponse, EtcdError> {
+        let alarms = match AlarmAction::try_from(request.action) {
+            Ok(AlarmAction::Get) => self.state.alarms.get(request.alarm),
+            Ok(action) => {
+                let change = AlarmChange {
+                    action,
+                    member_id: request.member_id,
+                    alarm: request.alarm,
+                };
+                self.writer.submit(change).await?
+            }
+            Err(_) => Vec::new(),
+        };
+        Ok(AlarmResponse {
+            header: Some(self.header(self.current_revision())),
+            alarms,
+        })
+    }
+
+    /// etcd's quota check before a put, txn or lease grant costing `cost`: if the database
+    /// would reach the quota, raises NOSPACE and fails.
+    async fn check_quota(&self, cost: u64) -> Result<(), EtcdError> {
+        let size = self.state.storage.file_size()?;
+        if self.quota.available(size, cost) {
+            return Ok(());
+        }
+        let raise = AlarmChange {
+            action: AlarmAction::Activate,
+            member_id: self.member_id(),
+            alarm: AlarmType::Nospace as i32,
+        };
+        if let Err(err) = self.writer.submit(raise).await {
+            tracing::warn!(error = %err, "cannot record the NOSPACE alarm");
+        }
+        Err(EtcdError::NoSpace)
     }
 
     /// Sends `write` to the writer unless it is larger than etcd would accept.

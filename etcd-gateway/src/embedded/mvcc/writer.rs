@@ -7,6 +7,11 @@
 //!
 //! Each queued write carries a reply channel of its own response type ([`Write::Response`]),
 //! so a write is always answered with the response of its kind.
+//!
+//! Before a write is applied, the active alarms may refuse it (etcd's capped and corrupt
+//! appliers, [`Write::admit`]). A batch that fails on storage reopens the database and reloads
+//! the state from it; a full disk also raises the NOSPACE alarm, so the store keeps serving
+//! reads, and writes once space is back and the alarm is disarmed.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -16,13 +21,16 @@ use prost::Message;
 use tokio::sync::oneshot;
 
 use super::state::{LeaseKeys, RevisionEvents, StoreState};
+use crate::embedded::alarm::Restriction;
 use crate::embedded::apply::{self, LeaseLookup, TxnOps};
 use crate::embedded::errors::EtcdError;
 use crate::embedded::kv_txn::{WriteCtx, rev_header};
+use crate::embedded::quota::txn_cost;
 use crate::embedded::storage::{RowWriter, WriteBatch};
+use crate::etcdserverpb::alarm_request::AlarmAction;
 use crate::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, TxnRequest, TxnResponse,
+    AlarmMember, AlarmType, CompactionRequest, CompactionResponse, DeleteRangeRequest,
+    DeleteRangeResponse, PutRequest, PutResponse, TxnRequest, TxnResponse,
 };
 use crate::mvccpb::{Event, event::EventType};
 
@@ -34,7 +42,11 @@ pub(crate) trait Write: Send + 'static {
     /// The size of the request as etcd would propose it (for the request and batch limits).
     fn encoded_len(&self) -> usize;
 
-    /// Applies the write inside `batch`. A [`EtcdError::Storage`] fails the whole batch.
+    /// Whether the active alarms (`restriction`) let the write be applied.
+    fn admit(&self, restriction: Restriction) -> Result<(), EtcdError>;
+
+    /// Applies the write inside `batch`. A storage failure
+    /// ([`EtcdError::is_storage_failure`]) fails the whole batch.
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<Self::Response, EtcdError>;
 }
 
@@ -43,6 +55,10 @@ impl Write for PutRequest {
 
     fn encoded_len(&self) -> usize {
         Message::encoded_len(self)
+    }
+
+    fn admit(&self, restriction: Restriction) -> Result<(), EtcdError> {
+        restriction.check(true)
     }
 
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<PutResponse, EtcdError> {
@@ -57,6 +73,10 @@ impl Write for DeleteRangeRequest {
         Message::encoded_len(self)
     }
 
+    fn admit(&self, restriction: Restriction) -> Result<(), EtcdError> {
+        restriction.check(false)
+    }
+
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<DeleteRangeResponse, EtcdError> {
         batch.request(|ctx, _| ctx.delete_range(self))
     }
@@ -69,6 +89,10 @@ impl Write for TxnRequest {
         Message::encoded_len(self)
     }
 
+    fn admit(&self, restriction: Restriction) -> Result<(), EtcdError> {
+        restriction.check(txn_cost(self) > 0)
+    }
+
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<TxnResponse, EtcdError> {
         batch.request(|ctx, leases| apply::txn(ctx, self, true, leases))
     }
@@ -79,6 +103,10 @@ impl Write for CompactionRequest {
 
     fn encoded_len(&self) -> usize {
         Message::encoded_len(self)
+    }
+
+    fn admit(&self, restriction: Restriction) -> Result<(), EtcdError> {
+        restriction.check(false)
     }
 
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<CompactionResponse, EtcdError> {
@@ -104,6 +132,10 @@ impl Write for LeaseGrant {
         LEASE_WRITE_LEN
     }
 
+    fn admit(&self, restriction: Restriction) -> Result<(), EtcdError> {
+        restriction.check(true)
+    }
+
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<i64, EtcdError> {
         batch.grant_lease(self.id, self.ttl)
     }
@@ -123,8 +155,45 @@ impl Write for LeaseRevoke {
         LEASE_WRITE_LEN
     }
 
+    fn admit(&self, restriction: Restriction) -> Result<(), EtcdError> {
+        restriction.check(false)
+    }
+
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<i64, EtcdError> {
         batch.revoke_lease(self.id)
+    }
+}
+
+/// Raises (`activate`) or disarms an alarm; answers the alarm changed, if any, as etcd's
+/// `applyAlarm` does. Recorded in the `alarm` table with the batch.
+pub(crate) struct AlarmChange {
+    /// ACTIVATE or DEACTIVATE.
+    pub action: AlarmAction,
+    /// The member the alarm is for.
+    pub member_id: u64,
+    /// The alarm type.
+    pub alarm: i32,
+}
+
+impl Write for AlarmChange {
+    type Response = Vec<AlarmMember>;
+
+    fn encoded_len(&self) -> usize {
+        LEASE_WRITE_LEN
+    }
+
+    fn admit(&self, _restriction: Restriction) -> Result<(), EtcdError> {
+        Ok(())
+    }
+
+    fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<Vec<AlarmMember>, EtcdError> {
+        let alarms = &batch.state.alarms;
+        let changed = match self.action {
+            AlarmAction::Activate => alarms.activate(self.member_id, self.alarm),
+            AlarmAction::Deactivate => alarms.deactivate(self.member_id, self.alarm),
+            AlarmAction::Get => None,
+        };
+        Ok(changed.into_iter().collect())
     }
 }
 
@@ -162,8 +231,12 @@ impl<W: Write> Job for Queued<W> {
     }
 
     fn apply(self: Box<Self>, batch: &mut Batch<'_, '_>) -> Box<dyn Answer> {
+        let outcome = self
+            .write
+            .admit(batch.state.alarms.restriction())
+            .and_then(|()| self.write.apply(batch));
         Box::new(Answered {
-            outcome: self.write.apply(batch),
+            outcome,
             reply: self.reply,
         })
     }
@@ -181,7 +254,7 @@ struct Answered<T> {
 impl<T: Send> Answer for Answered<T> {
     fn storage_failure(&self) -> Option<&EtcdError> {
         match &self.outcome {
-            Err(err @ EtcdError::Storage(_)) => Some(err),
+            Err(err) if err.is_storage_failure() => Some(err),
             _ => None,
         }
     }
@@ -247,7 +320,7 @@ impl<'state, 'batch> Batch<'state, 'batch> {
             published.compact_rev,
         );
         match run(&mut ctx, &*self.leases) {
-            Err(err @ EtcdError::Storage(_)) => Err(err),
+            Err(err) if err.is_storage_failure() => Err(err),
             Err(err) => {
                 ctx.rollback()?;
                 Err(err)
@@ -327,11 +400,18 @@ impl<'state, 'batch> Batch<'state, 'batch> {
         Ok(self.rev)
     }
 
-    /// Records the revisions of the batch if it changed anything.
+    /// Records the revisions of the batch, and the alarms if they changed, if it changed
+    /// anything.
     fn finish(self) -> Result<Applied, EtcdError> {
-        let committed =
-            self.rev != self.start_rev || self.compacted.is_some() || self.leases_changed;
+        let alarms = self.state.alarms.take_unrecorded();
+        let committed = self.rev != self.start_rev
+            || self.compacted.is_some()
+            || self.leases_changed
+            || alarms.is_some();
         drop(self.rows);
+        if let Some(alarms) = alarms {
+            self.storage.replace_alarms(&alarms)?;
+        }
         if committed {
             self.storage.record_revisions(self.rev, self.compacted)?;
         }
@@ -444,9 +524,12 @@ fn writer_loop(state: &StoreState, queue: &mpsc::Receiver<Box<dyn Job>>, limits:
 
 /// Applies `jobs` in one write transaction, commits it, publishes the revision and the
 /// events, then answers every job. On a storage failure nothing of the batch is committed,
-/// every job gets the failure, and the in-memory state is rebuilt from storage (or the store
-/// stops serving if the commit itself failed).
+/// every job gets the failure, the database is opened again and the in-memory state rebuilt
+/// from it; a full disk raises the NOSPACE alarm.
 fn run_batch(state: &StoreState, jobs: Vec<Box<dyn Job>>) {
+    if let Err(err) = state.check_failed() {
+        state.recover(&err);
+    }
     let mut pending = jobs.into_iter();
     let mut answers: Vec<Box<dyn Answer>> = Vec::with_capacity(pending.len());
     let outcome = state
@@ -454,7 +537,7 @@ fn run_batch(state: &StoreState, jobs: Vec<Box<dyn Job>>) {
         .and_then(|()| state.storage.batch())
         .and_then(|batch| {
             let applied = apply_jobs(state, &batch, &mut pending, &mut answers);
-            commit(state, batch, applied)
+            commit(batch, applied)
         });
     match outcome {
         Ok(applied) => {
@@ -471,6 +554,9 @@ fn run_batch(state: &StoreState, jobs: Vec<Box<dyn Job>>) {
             }
         }
         Err(err) => {
+            if err.is_storage_failure() {
+                recover_from(state, &err);
+            }
             for answer in answers {
                 answer.fail(&err);
             }
@@ -478,6 +564,20 @@ fn run_batch(state: &StoreState, jobs: Vec<Box<dyn Job>>) {
                 job.fail(&err);
             }
         }
+    }
+}
+
+/// After the storage failure `err` of a batch (already dropped): reopens and reloads; a full
+/// disk raises NOSPACE for this member, as etcd does when a write does not fit.
+fn recover_from(state: &StoreState, err: &EtcdError) {
+    tracing::error!(error = ?err, "a write batch failed on storage");
+    // Whatever the batch was to record is recorded by the next one.
+    state.alarms.mark_unrecorded();
+    state.recover(err);
+    if matches!(err, EtcdError::StorageFull(_)) {
+        state
+            .alarms
+            .activate(state.storage.member_id(), AlarmType::Nospace as i32);
     }
 }
 
@@ -502,16 +602,11 @@ fn apply_jobs(
 }
 
 /// Commits `batch` if `applied` changed anything, aborts it otherwise.
-fn commit(
-    state: &StoreState,
-    batch: WriteBatch,
-    applied: Result<Applied, EtcdError>,
-) -> Result<Applied, EtcdError> {
+fn commit(batch: WriteBatch, applied: Result<Applied, EtcdError>) -> Result<Applied, EtcdError> {
     let applied = match applied {
         Ok(applied) => applied,
         Err(err) => {
             let _ = batch.abort();
-            state.reload();
             return Err(err);
         }
     };
@@ -520,10 +615,8 @@ fn commit(
         return Ok(applied);
     }
     let _timer = crate::metrics::embedded::commit_timer();
-    if let Err(err) = batch.commit() {
-        // Whether the commit reached the disk is unknown: stop, as etcd would.
-        state.fail(&err);
-        return Err(err);
-    }
+    // On failure, whether the commit reached the disk is unknown: the caller reloads the state
+    // from the database.
+    batch.commit()?;
     Ok(applied)
 }
