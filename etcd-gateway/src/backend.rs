@@ -45,7 +45,12 @@ impl Backend {
                 "http"
             };
             let client_urls = vec![format!("{scheme}://{listen_addr}")];
-            Embedded::open(config.data_dir(), &config.name, client_urls).map(Self::Embedded)
+            let auth = config
+                .auth
+                .options()
+                .map_err(|err| anyhow::anyhow!("--auth-token: {err}"))?;
+            Embedded::open_with(config.data_dir(), &config.name, client_urls, &auth)
+                .map(Self::Embedded)
         } else {
             let pool = crate::upstream::connect(
                 &endpoints,

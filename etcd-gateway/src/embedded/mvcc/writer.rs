@@ -19,7 +19,7 @@ use super::state::{LeaseKeys, RevisionEvents, StoreState};
 use crate::embedded::apply::{self, LeaseLookup, TxnOps};
 use crate::embedded::errors::EtcdError;
 use crate::embedded::kv_txn::{WriteCtx, rev_header};
-use crate::embedded::storage::{RowWriter, WriteBatch};
+use crate::embedded::storage::{AuthChange, RowWriter, WriteBatch};
 use crate::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, TxnRequest, TxnResponse,
@@ -128,6 +128,26 @@ impl Write for LeaseRevoke {
     }
 }
 
+/// Changes of the auth tables, committed together; answers the store revision.
+pub(crate) struct AuthUpdate {
+    /// The changes, in order.
+    pub changes: Vec<AuthChange>,
+}
+
+impl Write for AuthUpdate {
+    type Response = i64;
+
+    fn encoded_len(&self) -> usize {
+        self.changes.iter().map(AuthChange::len).sum()
+    }
+
+    fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<i64, EtcdError> {
+        batch.storage.apply_auth(&self.changes)?;
+        batch.auth_changed = true;
+        Ok(batch.rev)
+    }
+}
+
 /// Where a write's outcome goes.
 type Reply<T> = oneshot::Sender<Result<T, EtcdError>>;
 
@@ -205,6 +225,7 @@ pub(crate) struct Batch<'state, 'batch> {
     rev: i64,
     compacted: Option<i64>,
     leases_changed: bool,
+    auth_changed: bool,
     events: Vec<RevisionEvents>,
 }
 
@@ -227,6 +248,7 @@ impl<'state, 'batch> Batch<'state, 'batch> {
             rev: start_rev,
             compacted: None,
             leases_changed: false,
+            auth_changed: false,
             events: Vec::new(),
         })
     }
@@ -329,8 +351,10 @@ impl<'state, 'batch> Batch<'state, 'batch> {
 
     /// Records the revisions of the batch if it changed anything.
     fn finish(self) -> Result<Applied, EtcdError> {
-        let committed =
-            self.rev != self.start_rev || self.compacted.is_some() || self.leases_changed;
+        let committed = self.rev != self.start_rev
+            || self.compacted.is_some()
+            || self.leases_changed
+            || self.auth_changed;
         drop(self.rows);
         if committed {
             self.storage.record_revisions(self.rev, self.compacted)?;
