@@ -116,7 +116,14 @@ fn run_curl(line: &str, addr: &str, token: Option<&str>) -> Value {
 fn etcdctl(addr: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(etcdctl_binary())
         .env("ETCDCTL_API", "3")
-        .args(["--endpoints", addr, "--dial-timeout", "5s", "--command-timeout", "10s"])
+        .args([
+            "--endpoints",
+            addr,
+            "--dial-timeout",
+            "5s",
+            "--command-timeout",
+            "10s",
+        ])
         .args(args)
         .output()
         .unwrap_or_else(|err| panic!("run {}: {err}", etcdctl_binary().display()));
@@ -155,21 +162,37 @@ async fn authenticate(addr: &str, name: &str, password: &str) -> String {
 /// 8 (seven changes after the initial 1; enabling does not count).
 async fn set_up_users(addr: &str) {
     let steps = [
-        ("/v3/auth/user/add", json!({"name": "root", "password": "pass"})),
+        (
+            "/v3/auth/user/add",
+            json!({"name": "root", "password": "pass"}),
+        ),
         ("/v3/auth/role/add", json!({"name": "root"})),
-        ("/v3/auth/user/grant", json!({"user": "root", "role": "root"})),
+        (
+            "/v3/auth/user/grant",
+            json!({"user": "root", "role": "root"}),
+        ),
         ("/v3/auth/role/add", json!({"name": "reader"})),
         (
             "/v3/auth/role/grant",
             json!({"name": "reader", "perm": {"permType": "READ", "key": "Zm9v"}}),
         ),
-        ("/v3/auth/user/add", json!({"name": "alice", "password": "secret"})),
-        ("/v3/auth/user/grant", json!({"user": "alice", "role": "reader"})),
+        (
+            "/v3/auth/user/add",
+            json!({"name": "alice", "password": "secret"}),
+        ),
+        (
+            "/v3/auth/user/grant",
+            json!({"user": "alice", "role": "reader"}),
+        ),
         ("/v3/auth/enable", json!({})),
     ];
     for (path, body) in steps {
         let (status, answer) = call(addr, path, None, body).await;
-        assert_eq!((status, answer), (200, json!({"header": header(1)})), "{path}");
+        assert_eq!(
+            (status, answer),
+            (200, json!({"header": header(1)})),
+            "{path}"
+        );
     }
 }
 
@@ -211,7 +234,11 @@ async fn readme_example_and_etcdctl_on_the_embedded_default() {
     assert_eq!(commands.len(), 6, "{commands:#?}");
     let expected_plain = json!({"header": header(1)});
     for command in &commands[..4] {
-        assert_eq!(masked(run_curl(command, &addr, None)), expected_plain, "{command}");
+        assert_eq!(
+            masked(run_curl(command, &addr, None)),
+            expected_plain,
+            "{command}"
+        );
     }
     let authenticated = masked(run_curl(&commands[4], &addr, None));
     let token = authenticated["token"].as_str().expect("a token").to_owned();
@@ -253,7 +280,10 @@ async fn errors_are_etcds_word_for_word() {
     let root = json!({"name": "root", "password": "pass"});
     assert_eq!(
         call(addr, "/v3/auth/authenticate", None, root.clone()).await,
-        (400, error_body(9, "etcdserver: authentication is not enabled"))
+        (
+            400,
+            error_body(9, "etcdserver: authentication is not enabled")
+        )
     );
     assert_eq!(
         call(addr, "/v3/auth/enable", None, json!({})).await,
@@ -262,7 +292,10 @@ async fn errors_are_etcds_word_for_word() {
     call(addr, "/v3/auth/user/add", None, root.clone()).await;
     assert_eq!(
         call(addr, "/v3/auth/enable", None, json!({})).await,
-        (400, error_body(9, "etcdserver: root user does not have root role"))
+        (
+            400,
+            error_body(9, "etcdserver: root user does not have root role")
+        )
     );
     assert_eq!(
         call(addr, "/v3/auth/user/add", None, root.clone()).await,
@@ -273,7 +306,13 @@ async fn errors_are_etcds_word_for_word() {
         (400, error_body(3, "etcdserver: user name is empty"))
     );
     assert_eq!(
-        call(addr, "/v3/auth/user/grant", None, json!({"user": "root", "role": "x"})).await,
+        call(
+            addr,
+            "/v3/auth/user/grant",
+            None,
+            json!({"user": "root", "role": "x"})
+        )
+        .await,
         (400, error_body(9, "etcdserver: role name not found"))
     );
     assert_eq!(
@@ -282,7 +321,13 @@ async fn errors_are_etcds_word_for_word() {
     );
     // A token while auth is disabled is checked all the same (etcd's AuthInfoFromCtx).
     assert_eq!(
-        call(addr, "/v3/kv/range", Some("bogus.1"), json!({"key": "Zm9v"})).await,
+        call(
+            addr,
+            "/v3/kv/range",
+            Some("bogus.1"),
+            json!({"key": "Zm9v"})
+        )
+        .await,
         (401, error_body(16, "etcdserver: invalid auth token"))
     );
     call(addr, "/v3/auth/user/delete", None, json!({"name": "root"})).await;
@@ -291,35 +336,67 @@ async fn errors_are_etcds_word_for_word() {
 
     // Auth enabled.
     assert_eq!(
-        call(addr, "/v3/kv/put", None, json!({"key": "Zm9v", "value": "YmFy"})).await,
+        call(
+            addr,
+            "/v3/kv/put",
+            None,
+            json!({"key": "Zm9v", "value": "YmFy"})
+        )
+        .await,
         (400, error_body(3, "etcdserver: user name is empty"))
     );
     assert_eq!(
-        call(addr, "/v3/kv/range", Some("bogus.1"), json!({"key": "Zm9v"})).await,
+        call(
+            addr,
+            "/v3/kv/range",
+            Some("bogus.1"),
+            json!({"key": "Zm9v"})
+        )
+        .await,
         (401, error_body(16, "etcdserver: invalid auth token"))
     );
     assert_eq!(
-        call(addr, "/v3/auth/authenticate", None, json!({"name": "alice", "password": "no"}))
-            .await,
+        call(
+            addr,
+            "/v3/auth/authenticate",
+            None,
+            json!({"name": "alice", "password": "no"})
+        )
+        .await,
         (
             400,
-            error_body(3, "etcdserver: authentication failed, invalid user ID or password")
+            error_body(
+                3,
+                "etcdserver: authentication failed, invalid user ID or password"
+            )
         )
     );
     let root_token = authenticate(addr, "root", "pass").await;
-    let alice = authenticate(addr, "alice", "secret").await;
-    let alice = Some(alice.as_str());
+    let alice_token = authenticate(addr, "alice", "secret").await;
+    let alice = Some(alice_token.as_str());
     let denied = (403, error_body(7, "etcdserver: permission denied"));
     assert_eq!(
         call(addr, "/v3/kv/range", alice, json!({"key": "Zm9v"})).await,
         (200, json!({"header": header(1)}))
     );
     assert_eq!(
-        call(addr, "/v3/kv/put", alice, json!({"key": "Zm9v", "value": "YmFy"})).await,
+        call(
+            addr,
+            "/v3/kv/put",
+            alice,
+            json!({"key": "Zm9v", "value": "YmFy"})
+        )
+        .await,
         denied
     );
     assert_eq!(
-        call(addr, "/v3/kv/range", alice, json!({"key": "Zm9v", "range_end": "Zm9w"})).await,
+        call(
+            addr,
+            "/v3/kv/range",
+            alice,
+            json!({"key": "Zm9v", "range_end": "Zm9w"})
+        )
+        .await,
         denied
     );
     assert_eq!(
@@ -336,17 +413,17 @@ async fn errors_are_etcds_word_for_word() {
         call(addr, "/v3/kv/deleterange", alice, json!({"key": "Zm9v"})).await,
         denied
     );
-    assert_eq!(call(addr, "/v3/auth/user/list", alice, json!({})).await, denied);
+    assert_eq!(
+        call(addr, "/v3/auth/user/list", alice, json!({})).await,
+        denied
+    );
     assert_eq!(
         call(addr, "/v3/auth/user/get", alice, json!({"name": "alice"})).await,
         (200, json!({"header": header(1), "roles": ["reader"]}))
     );
     assert_eq!(
         call(addr, "/v3/auth/role/get", alice, json!({"role": "reader"})).await,
-        (
-            200,
-            json!({"header": header(1), "perm": [{"key": "Zm9v"}]})
-        )
+        (200, json!({"header": header(1), "perm": [{"key": "Zm9v"}]}))
     );
     let root = Some(root_token.as_str());
     assert_eq!(
@@ -361,19 +438,34 @@ async fn errors_are_etcds_word_for_word() {
         (400, error_body(3, "etcdserver: invalid auth management"))
     );
     assert_eq!(
-        call(addr, "/v3/auth/user/revoke", root, json!({"name": "root", "role": "root"})).await,
+        call(
+            addr,
+            "/v3/auth/user/revoke",
+            root,
+            json!({"name": "root", "role": "root"})
+        )
+        .await,
         (400, error_body(3, "etcdserver: invalid auth management"))
     );
     assert_eq!(
-        call(addr, "/v3/auth/user/revoke", root, json!({"name": "alice", "role": "root"})).await,
-        (400, error_body(9, "etcdserver: role is not granted to the user"))
+        call(
+            addr,
+            "/v3/auth/user/revoke",
+            root,
+            json!({"name": "alice", "role": "root"})
+        )
+        .await,
+        (
+            400,
+            error_body(9, "etcdserver: role is not granted to the user")
+        )
     );
 
     // A watch the caller may not make is created and canceled at once.
     let mut watch = Stream::post(
         addr,
         "/v3/watch",
-        &[("Authorization", alice.unwrap())],
+        &[("Authorization", alice_token.as_str())],
         r#"{"create_request": {"key": "YmFy"}}"#,
     )
     .await;
@@ -402,10 +494,7 @@ async fn errors_are_etcds_word_for_word() {
     );
     assert_eq!(
         call(addr, "/v3/auth/status", None, json!({})).await,
-        (
-            200,
-            json!({"header": header(1), "authRevision": "11"})
-        )
+        (200, json!({"header": header(1), "authRevision": "11"}))
     );
     assert_eq!(
         call(addr, "/v3/kv/range", root, json!({"key": "Zm9v"})).await,
@@ -427,7 +516,13 @@ async fn auth_state_survives_kill_9_and_tokens_do_as_etcds() {
     let addr = gateway.addr.clone();
     // Simple tokens live in memory only.
     assert_eq!(
-        call(&addr, "/v3/kv/range", Some(&old_token), json!({"key": "Zm9v"})).await,
+        call(
+            &addr,
+            "/v3/kv/range",
+            Some(&old_token),
+            json!({"key": "Zm9v"})
+        )
+        .await,
         (401, error_body(16, "etcdserver: invalid auth token"))
     );
     assert_eq!(
@@ -445,15 +540,27 @@ async fn auth_state_survives_kill_9_and_tokens_do_as_etcds() {
     );
     assert_eq!(
         call(&addr, "/v3/auth/user/list", root, json!({})).await,
-        (200, json!({"header": header(1), "users": ["alice", "root"]}))
+        (
+            200,
+            json!({"header": header(1), "users": ["alice", "root"]})
+        )
     );
     assert_eq!(
         call(&addr, "/v3/auth/role/list", root, json!({})).await,
-        (200, json!({"header": header(1), "roles": ["reader", "root"]}))
+        (
+            200,
+            json!({"header": header(1), "roles": ["reader", "root"]})
+        )
     );
     let alice = authenticate(&addr, "alice", "secret").await;
     assert_eq!(
-        call(&addr, "/v3/kv/put", Some(&alice), json!({"key": "Zm9v", "value": "YmFy"})).await,
+        call(
+            &addr,
+            "/v3/kv/put",
+            Some(&alice),
+            json!({"key": "Zm9v", "value": "YmFy"})
+        )
+        .await,
         (403, error_body(7, "etcdserver: permission denied"))
     );
     kill_9(&mut gateway);
@@ -476,8 +583,13 @@ async fn auth_state_survives_kill_9_and_tokens_do_as_etcds() {
     drop(gateway);
     let gateway = start_on(&data, &["--auth-token", &flag]).await;
     assert_eq!(
-        call(&gateway.addr, "/v3/kv/put", Some(&jwt), json!({"key": "Zm9v", "value": "YmFy"}))
-            .await,
+        call(
+            &gateway.addr,
+            "/v3/kv/put",
+            Some(&jwt),
+            json!({"key": "Zm9v", "value": "YmFy"})
+        )
+        .await,
         (200, json!({"header": header(2)}))
     );
     let (ok, out, err) = etcdctl(&gateway.addr, &["--user", "root:pass", "get", "foo"]);
@@ -491,11 +603,17 @@ async fn bcrypt_cost_flag_is_honoured() {
     let data = dir.path().join("data");
     let gateway = start_on(&data, &["--bcrypt-cost", "4"]).await;
     let body = json!({"name": "quick", "password": "pass"});
-    assert_eq!(call(&gateway.addr, "/v3/auth/user/add", None, body).await.0, 200);
+    assert_eq!(
+        call(&gateway.addr, "/v3/auth/user/add", None, body).await.0,
+        200
+    );
     drop(gateway);
     let gateway = start_on(&data, &[]).await;
     let body = json!({"name": "default", "password": "pass"});
-    assert_eq!(call(&gateway.addr, "/v3/auth/user/add", None, body).await.0, 200);
+    assert_eq!(
+        call(&gateway.addr, "/v3/auth/user/add", None, body).await.0,
+        200
+    );
     drop(gateway);
 
     let store = etcd_gateway::embedded::Store::open(&data).expect("open the store");

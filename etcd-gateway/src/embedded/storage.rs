@@ -96,7 +96,7 @@ pub enum AuthChange {
 
 impl AuthChange {
     /// The bytes this change writes (for the request size limits).
-    pub fn len(&self) -> usize {
+    pub fn written_bytes(&self) -> usize {
         match self {
             Self::PutUser(name, value) | Self::PutRole(name, value) => name.len() + value.len(),
             Self::DeleteUser(name) | Self::DeleteRole(name) => name.len(),
@@ -305,7 +305,9 @@ impl ReadTx {
     /// The auth flags, users and roles.
     pub fn auth(&self) -> Result<AuthRecords, EtcdError> {
         let flags = self.txn.open_table(AUTH_TABLE)?;
-        let enabled = flags.get(AUTH_ENABLED)?.is_some_and(|guard| guard.value() == 1);
+        let enabled = flags
+            .get(AUTH_ENABLED)?
+            .is_some_and(|guard| guard.value() == 1);
         let revision = flags.get(AUTH_REVISION)?.map_or(0, |guard| guard.value());
         let mut records = AuthRecords {
             enabled,

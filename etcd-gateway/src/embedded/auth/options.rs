@@ -59,8 +59,7 @@ impl TokenOptions {
                     "auth: invalid auth options: {option:?} in --auth-token is not name=value"
                 ));
             };
-            if value.contains('=') || options.insert(name.to_owned(), value.to_owned()).is_some()
-            {
+            if value.contains('=') || options.insert(name.to_owned(), value.to_owned()).is_some() {
                 return Err(format!(
                     "auth: invalid auth options: {option:?} in --auth-token"
                 ));

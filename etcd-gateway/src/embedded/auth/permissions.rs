@@ -69,8 +69,12 @@ impl MergedPermissions {
         for permission in roles.into_iter().flat_map(|role| &role.key_permission) {
             merged.add(permission);
         }
-        merged.read.sort_by(|a, b| compare_bounds(&a.begin, &b.begin));
-        merged.write.sort_by(|a, b| compare_bounds(&a.begin, &b.begin));
+        merged
+            .read
+            .sort_by(|a, b| compare_bounds(&a.begin, &b.begin));
+        merged
+            .write
+            .sort_by(|a, b| compare_bounds(&a.begin, &b.begin));
         merged
     }
 
@@ -125,7 +129,10 @@ impl MergedPermissions {
 /// contiguous, start at or before it and end at or after it.
 fn covers(intervals: &[Interval], wanted: &Interval) -> bool {
     let mut span: Option<(&[u8], &[u8])> = None;
-    for interval in intervals.iter().filter(|interval| interval.overlaps(wanted)) {
+    for interval in intervals
+        .iter()
+        .filter(|interval| interval.overlaps(wanted))
+    {
         match &mut span {
             None => span = Some((&interval.begin, &interval.end)),
             Some((_, max_end)) => {

@@ -64,9 +64,11 @@ impl AuthState {
 
     /// Whether `username` exists and has the `root` role.
     pub fn has_root_role(&self, username: &str) -> bool {
-        self.users
-            .get(username)
-            .is_some_and(|user| user.roles.binary_search_by(|role| role.as_str().cmp(ROOT)).is_ok())
+        self.users.get(username).is_some_and(|user| {
+            user.roles
+                .binary_search_by(|role| role.as_str().cmp(ROOT))
+                .is_ok()
+        })
     }
 
     /// Whether `username` exists and has `role`.
@@ -246,7 +248,10 @@ impl Draft {
         if role != ROOT {
             self.role(role)?;
         }
-        let Err(at) = user.roles.binary_search_by(|granted| granted.as_str().cmp(role)) else {
+        let Err(at) = user
+            .roles
+            .binary_search_by(|granted| granted.as_str().cmp(role))
+        else {
             return Ok(());
         };
         user.roles.insert(at, role.to_owned());
@@ -393,15 +398,24 @@ mod tests {
     fn errors_of_users_and_roles() {
         let state = AuthState::default();
         let mut draft = Draft::new(&state);
-        assert_eq!(draft.user_add("", hashed(), None), Err(EtcdError::UserEmpty));
+        assert_eq!(
+            draft.user_add("", hashed(), None),
+            Err(EtcdError::UserEmpty)
+        );
         draft.user_add("u", hashed(), None).unwrap();
         assert_eq!(
             draft.user_add("u", hashed(), None),
             Err(EtcdError::UserAlreadyExist)
         );
         assert_eq!(draft.role_add(""), Err(EtcdError::RoleEmpty));
-        assert_eq!(draft.user_grant_role("u", "r"), Err(EtcdError::RoleNotFound));
-        assert_eq!(draft.user_grant_role("x", "r"), Err(EtcdError::UserNotFound));
+        assert_eq!(
+            draft.user_grant_role("u", "r"),
+            Err(EtcdError::RoleNotFound)
+        );
+        assert_eq!(
+            draft.user_grant_role("x", "r"),
+            Err(EtcdError::UserNotFound)
+        );
         draft.role_add("r").unwrap();
         assert_eq!(draft.role_add("r"), Err(EtcdError::RoleAlreadyExist));
         draft.user_grant_role("u", "r").unwrap();
@@ -418,6 +432,9 @@ mod tests {
         );
         draft.role_delete("r").unwrap();
         assert!(draft.state().users["u"].roles.is_empty());
-        assert_eq!(draft.user_revoke_role("u", "r"), Err(EtcdError::RoleNotGranted));
+        assert_eq!(
+            draft.user_revoke_role("u", "r"),
+            Err(EtcdError::RoleNotGranted)
+        );
     }
 }

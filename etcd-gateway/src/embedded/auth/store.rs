@@ -11,9 +11,9 @@ use super::options::{AuthOptions, TokenOptions};
 use super::password;
 use super::permissions::Access;
 use super::state::{AuthState, Draft};
+use super::token::TokenProvider;
 use super::token::jwt::JwtTokens;
 use super::token::simple::SimpleTokens;
-use super::token::TokenProvider;
 use crate::embedded::errors::EtcdError;
 use crate::embedded::mvcc::Store;
 

@@ -138,7 +138,7 @@ impl Write for AuthUpdate {
     type Response = i64;
 
     fn encoded_len(&self) -> usize {
-        self.changes.iter().map(AuthChange::len).sum()
+        self.changes.iter().map(AuthChange::written_bytes).sum()
     }
 
     fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<i64, EtcdError> {

@@ -74,7 +74,10 @@ impl JwtTokens {
                 let encoding = private
                     .map(|pem| EncodingKey::from_ec_pem(&pem).map_err(invalid))
                     .transpose()?;
-                (encoding, DecodingKey::from_ec_pem(&public).map_err(invalid)?)
+                (
+                    encoding,
+                    DecodingKey::from_ec_pem(&public).map_err(invalid)?,
+                )
             }
             Algorithm::EdDSA => {
                 let public = public.ok_or(
@@ -83,7 +86,10 @@ impl JwtTokens {
                 let encoding = private
                     .map(|pem| EncodingKey::from_ed_pem(&pem).map_err(invalid))
                     .transpose()?;
-                (encoding, DecodingKey::from_ed_pem(&public).map_err(invalid)?)
+                (
+                    encoding,
+                    DecodingKey::from_ed_pem(&public).map_err(invalid)?,
+                )
             }
             _ => {
                 let public = public.ok_or(
@@ -92,7 +98,10 @@ impl JwtTokens {
                 let encoding = private
                     .map(|pem| EncodingKey::from_rsa_pem(&pem).map_err(invalid))
                     .transpose()?;
-                (encoding, DecodingKey::from_rsa_pem(&public).map_err(invalid)?)
+                (
+                    encoding,
+                    DecodingKey::from_rsa_pem(&public).map_err(invalid)?,
+                )
             }
         };
         Ok(Self {
@@ -175,7 +184,10 @@ mod tests {
     #[test]
     fn go_durations() {
         assert_eq!(parse_go_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_go_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_go_duration("1h30m").unwrap(),
+            Duration::from_secs(5400)
+        );
         assert_eq!(
             parse_go_duration("1500ms").unwrap(),
             Duration::from_millis(1500)
