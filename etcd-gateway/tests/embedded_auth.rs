@@ -461,6 +461,27 @@ async fn errors_are_etcds_word_for_word() {
         )
     );
 
+    // A lease whose keys the caller may not write cannot be revoked (etcd's checkLeasePuts).
+    let (status, lease) = call(addr, "/v3/lease/grant", root, json!({"TTL": "60"})).await;
+    assert_eq!(status, 200, "{lease}");
+    let lease_id = lease["ID"].as_str().expect("lease id").to_owned();
+    let (status, put) = call(
+        addr,
+        "/v3/kv/put",
+        root,
+        json!({"key": "Zm9v", "value": "YmFy", "lease": lease_id}),
+    )
+    .await;
+    assert_eq!((status, put), (200, json!({"header": header(2)})));
+    assert_eq!(
+        call(addr, "/v3/lease/revoke", alice, json!({"ID": lease_id})).await,
+        denied
+    );
+    assert_eq!(
+        call(addr, "/v3/lease/revoke", root, json!({"ID": lease_id})).await,
+        (200, json!({"header": header(3)}))
+    );
+
     // A watch the caller may not make is created and canceled at once.
     let mut watch = Stream::post(
         addr,
@@ -480,7 +501,7 @@ async fn errors_are_etcds_word_for_word() {
     assert_eq!(
         result,
         json!({
-            "header": header(1),
+            "header": header(3),
             "created": true,
             "canceled": true,
             "cancel_reason": "rpc error: code = PermissionDenied desc = etcdserver: permission denied",
@@ -490,11 +511,11 @@ async fn errors_are_etcds_word_for_word() {
     // Disabling bumps the auth revision; tokens go.
     assert_eq!(
         call(addr, "/v3/auth/disable", root, json!({})).await,
-        (200, json!({"header": header(1)}))
+        (200, json!({"header": header(3)}))
     );
     assert_eq!(
         call(addr, "/v3/auth/status", None, json!({})).await,
-        (200, json!({"header": header(1), "authRevision": "11"}))
+        (200, json!({"header": header(3), "authRevision": "11"}))
     );
     assert_eq!(
         call(addr, "/v3/kv/range", root, json!({"key": "Zm9v"})).await,
