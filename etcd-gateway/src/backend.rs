@@ -45,11 +45,17 @@ impl Backend {
                 "http"
             };
             let client_urls = vec![format!("{scheme}://{listen_addr}")];
-            let options = crate::embedded::StoreOptions {
-                quota_backend_bytes: config.quota_backend_bytes,
-                ..Default::default()
+            let options = crate::embedded::server::EmbeddedOptions {
+                store: crate::embedded::StoreOptions {
+                    quota_backend_bytes: config.quota_backend_bytes,
+                    ..Default::default()
+                },
+                auth: config
+                    .auth
+                    .options()
+                    .map_err(|err| anyhow::anyhow!("--auth-token: {err}"))?,
             };
-            Embedded::open_with(config.data_dir(), &config.name, client_urls, options)
+            Embedded::open_with(config.data_dir(), &config.name, client_urls, &options)
                 .map(Self::Embedded)
         } else {
             let pool = crate::upstream::connect(

@@ -75,6 +75,10 @@ pub struct Config {
     /// Request and connection limits, shutdown.
     #[command(flatten)]
     pub serve: crate::serve::ServeArgs,
+
+    /// Auth of the embedded store: token type, token TTL, bcrypt cost.
+    #[command(flatten)]
+    pub auth: crate::embedded::auth::AuthArgs,
 }
 
 impl Config {

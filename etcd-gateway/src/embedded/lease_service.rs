@@ -6,6 +6,7 @@ use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::AuthStore;
 use super::errors::EtcdError;
 use super::lease::{LeaseOptions, Lessor};
 use super::mvcc::Store;
@@ -21,12 +22,20 @@ use crate::etcdserverpb::{
 #[derive(Clone, Debug)]
 pub struct LeaseService {
     lessor: Arc<Lessor>,
+    auth: Option<Arc<AuthStore>>,
 }
 
 impl LeaseService {
     /// The service on `lessor`.
     pub fn new(lessor: Arc<Lessor>) -> Self {
-        Self { lessor }
+        Self { lessor, auth: None }
+    }
+
+    /// Checks grants and revocations against `auth` as etcd 3.5.1 does: a valid token (if
+    /// any) for both, and write access to every key of a revoked lease.
+    pub fn with_auth(mut self, auth: Arc<AuthStore>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// The service on `store` with a new [`Lessor`] with default options (see
@@ -104,6 +113,9 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        if let Some(auth) = &self.auth {
+            auth.caller(request.metadata())?;
+        }
         let request = request.into_inner();
         let (id, ttl, rev) = self.lessor.grant(request.id, request.ttl).await?;
         Ok(Response::new(LeaseGrantResponse {
@@ -118,6 +130,10 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        if let Some(auth) = &self.auth {
+            let caller = auth.caller(request.metadata())?;
+            auth.check_lease_keys(&caller, request.get_ref().id)?;
+        }
         let rev = self.lessor.revoke(request.into_inner().id).await?;
         Ok(Response::new(LeaseRevokeResponse {
             header: Some(self.lessor.store().header(rev)),

@@ -5,7 +5,9 @@
 //! ```text
 //! server            Embedded: the store and the services, as tonic routes
 //!   services        kv_service  watch_service  lease_service  maintenance_service
-//!                   cluster_service  unsupported   (+ validate: etcd's request checks)
+//!                   cluster_service  auth::service  unsupported
+//!                   (+ validate: etcd's request checks)
+//!   auth            auth::store: users, roles, tokens, the permission checks services make
 //!   watch, lease    watcher: watch streams      lease: the Lessor (lease table, expiry)
 //! mvcc              Store (mvcc/store.rs): reads on the published revision, write entry
 //!                   points, history  ──►  writer (mvcc/writer.rs): one thread, batches,
@@ -31,6 +33,8 @@
 //!   runtime, or `LeaseService::new(Lessor::open(store, options)?)`);
 //! - [`alarm`] and [`quota`]: the active alarms (persisted; NOSPACE and CORRUPT refuse
 //!   writes as etcd's appliers do) and `--quota-backend-bytes`;
+//! - [`auth`]: etcd's auth: [`auth::AuthStore`] (users, roles, permissions persisted in the
+//!   store; tokens; `caller` and the permission checks) and the tonic `Auth` service;
 //! - [`unsupported`]: the answer of every method not provided yet;
 //! - [`server`]: [`Embedded`], everything above opened from a data directory.
 //!
@@ -39,6 +43,7 @@
 
 pub mod alarm;
 mod apply;
+pub mod auth;
 pub mod cluster_service;
 pub mod errors;
 pub mod key_index;

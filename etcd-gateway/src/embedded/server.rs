@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use gateway_runtime::GrpcTransport;
 use tonic::service::Routes;
 
+use super::auth::{AuthOptions, AuthService, AuthStore};
 use super::cluster_service::ClusterService;
 use super::errors::EtcdError;
 use super::kv_service::KvService;
@@ -17,7 +18,6 @@ use super::maintenance_service::MaintenanceService;
 use super::mvcc::{DEFAULT_MAX_REQUEST_BYTES, Store, StoreOptions};
 use super::unsupported::Unsupported;
 use super::watch_service::WatchService;
-use crate::etcdserverpb::auth_server::AuthServer;
 use crate::v3electionpb::election_server::ElectionServer;
 use crate::v3lockpb::lock_server::LockServer;
 
@@ -29,8 +29,18 @@ pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 #[derive(Debug)]
 pub struct Embedded {
     store: Arc<Store>,
+    auth: Arc<AuthStore>,
     data_dir: PathBuf,
     routes: Routes,
+}
+
+/// How an embedded backend is opened.
+#[derive(Clone, Debug, Default)]
+pub struct EmbeddedOptions {
+    /// The store's tuning (`--quota-backend-bytes`, batch limits).
+    pub store: StoreOptions,
+    /// Token provider and bcrypt cost (`--auth-token`, `--auth-token-ttl`, `--bcrypt-cost`).
+    pub auth: AuthOptions,
 }
 
 impl Embedded {
@@ -41,27 +51,36 @@ impl Embedded {
         name: &str,
         client_urls: Vec<String>,
     ) -> Result<Self> {
-        Self::open_with(data_dir, name, client_urls, StoreOptions::default())
+        Self::open_with(data_dir, name, client_urls, &EmbeddedOptions::default())
     }
 
-    /// [`Embedded::open`] with the store tuned by `options`.
+    /// [`Embedded::open`] with `options`: the store's tuning and the auth options.
     pub fn open_with(
         data_dir: impl Into<PathBuf>,
         name: &str,
         client_urls: Vec<String>,
-        options: StoreOptions,
+        options: &EmbeddedOptions,
     ) -> Result<Self> {
         let data_dir = data_dir.into();
-        let store = Store::open_with(&data_dir, options)
+        let store = Store::open_with(&data_dir, options.store.clone())
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
         let store = Arc::new(store);
-        let routes = routes(&store, &data_dir, name, client_urls)
+        let auth = AuthStore::open(Arc::clone(&store), &options.auth)
+            .map_err(|err| anyhow::anyhow!("cannot open the auth store: {err}"))?;
+        let auth = Arc::new(auth);
+        let routes = routes(&store, &auth, &data_dir, name, client_urls)
             .context("cannot load the leases of the embedded store")?;
         Ok(Self {
             store,
+            auth,
             data_dir,
             routes,
         })
+    }
+
+    /// The auth store: [`AuthStore::caller`] and the permission checks of every service.
+    pub fn auth(&self) -> &Arc<AuthStore> {
+        &self.auth
     }
 
     /// The store.
@@ -85,20 +104,23 @@ impl Embedded {
     }
 }
 
-/// etcd's gRPC services on `store`: KV, Watch, Lease, Maintenance (`Status`) and Cluster
-/// (`MemberList`); Auth, Election and Lock answer `Unimplemented`. Loads the persisted leases
+/// etcd's gRPC services on `store`: KV, Watch, Lease and Auth (checked against `auth`),
+/// Maintenance (`Status`) and Cluster (`MemberList`); Election and Lock answer
+/// `Unimplemented`. Loads the persisted leases
 /// and starts their expiry, so it must be called inside a Tokio runtime.
 ///
 /// Like etcd, a received message may be up to `--max-request-bytes` (etcd's default) plus
 /// [`GRPC_OVERHEAD_BYTES`]; sent messages are not limited.
 pub fn routes(
     store: &Arc<Store>,
+    auth: &Arc<AuthStore>,
     data_dir: &Path,
     name: &str,
     client_urls: Vec<String>,
 ) -> Result<Routes, EtcdError> {
     let max_received = DEFAULT_MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES;
     let kv = KvService::new(Arc::clone(store))
+        .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
     let maintenance = MaintenanceService::new(Arc::clone(store), data_dir)
@@ -108,12 +130,16 @@ pub fn routes(
         .into_server()
         .max_decoding_message_size(max_received);
     let watch = WatchService::new(Arc::clone(store))
+        .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
     let lease = LeaseService::open(Arc::clone(store))?
+        .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
-    let auth = AuthServer::new(Unsupported).max_decoding_message_size(max_received);
+    let auth = AuthService::new(Arc::clone(auth))
+        .into_server()
+        .max_decoding_message_size(max_received);
     let election = ElectionServer::new(Unsupported).max_decoding_message_size(max_received);
     let lock = LockServer::new(Unsupported).max_decoding_message_size(max_received);
     let routes = Routes::new(kv)

@@ -14,6 +14,10 @@
 //!   time is not stored: after a restart every lease starts a full TTL again.
 //! - `alarm`: key = an alarm as the layers above encode it (etcd's alarm bucket keeps the
 //!   marshalled `AlarmMember`), no value.
+//! - `auth`: the auth store's flags, [`AUTH_ENABLED`] (0 or 1) and [`AUTH_REVISION`];
+//!   `auth_users` and `auth_roles`: name to the protobuf encoding of `authpb::User` /
+//!   `authpb::Role` (etcd's `authUsers` and `authRoles` buckets). Written with
+//!   [`WriteBatch::apply_auth`], read with [`ReadTx::auth`].
 //!
 //! [`WriteBatch::commit`] commits with redb's default durability (fsync). redb refuses every
 //! operation after an I/O error (a full disk, say) until the database is opened again:
@@ -40,6 +44,12 @@ use crate::mvccpb::KeyValue;
 const KV_TABLE: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("kv");
 /// The granted leases: id to granted TTL in seconds.
 const LEASE_TABLE: TableDefinition<i64, i64> = TableDefinition::new("lease");
+/// The auth store's flags: enabled, revision.
+const AUTH_TABLE: TableDefinition<&str, u64> = TableDefinition::new("auth");
+/// The auth users: name to encoded `authpb::User`.
+const AUTH_USERS_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auth_users");
+/// The auth roles: name to encoded `authpb::Role`.
+const AUTH_ROLES_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auth_roles");
 /// Named numbers of the store.
 const META_TABLE: TableDefinition<&str, i64> = TableDefinition::new("meta");
 /// The active alarms, one encoded alarm per key.
@@ -57,6 +67,52 @@ pub const META_CLUSTER_ID: &str = "cluster_id";
 pub const META_SCHEMA: &str = "schema_version";
 /// The layout described above.
 pub const SCHEMA_VERSION: i64 = 1;
+
+/// Whether auth is enabled (1) or not (0), in the `auth` table.
+pub const AUTH_ENABLED: &str = "authEnabled";
+/// The auth store's revision, in the `auth` table.
+pub const AUTH_REVISION: &str = "authRevision";
+
+/// What the `auth` tables hold, as [`ReadTx::auth`] reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthRecords {
+    /// Whether auth is enabled.
+    pub enabled: bool,
+    /// The recorded auth revision (0: never recorded).
+    pub revision: u64,
+    /// (name, encoded `authpb::User`) in name order.
+    pub users: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (name, encoded `authpb::Role`) in name order.
+    pub roles: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One change of the `auth` tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthChange {
+    /// Writes the user `name` (its encoded `authpb::User`).
+    PutUser(Vec<u8>, Vec<u8>),
+    /// Removes the user `name`.
+    DeleteUser(Vec<u8>),
+    /// Writes the role `name` (its encoded `authpb::Role`).
+    PutRole(Vec<u8>, Vec<u8>),
+    /// Removes the role `name`.
+    DeleteRole(Vec<u8>),
+    /// Records whether auth is enabled.
+    Enabled(bool),
+    /// Records the auth revision.
+    Revision(u64),
+}
+
+impl AuthChange {
+    /// The bytes this change writes (for the request size limits).
+    pub fn written_bytes(&self) -> usize {
+        match self {
+            Self::PutUser(name, value) | Self::PutRole(name, value) => name.len() + value.len(),
+            Self::DeleteUser(name) | Self::DeleteRole(name) => name.len(),
+            Self::Enabled(_) | Self::Revision(_) => 8,
+        }
+    }
+}
 
 /// Tag of a row holding a put.
 pub const ROW_PUT: u8 = 0;
@@ -145,6 +201,9 @@ impl Storage {
             txn.open_table(KV_TABLE)?;
             txn.open_table(LEASE_TABLE)?;
             txn.open_table(ALARM_TABLE)?;
+            txn.open_table(AUTH_TABLE)?;
+            txn.open_table(AUTH_USERS_TABLE)?;
+            txn.open_table(AUTH_ROLES_TABLE)?;
             let schema = meta.get(META_SCHEMA)?.map(|guard| guard.value());
             match schema {
                 None => {
@@ -300,6 +359,32 @@ impl ReadTx {
     }
 }
 
+impl ReadTx {
+    /// The auth flags, users and roles.
+    pub fn auth(&self) -> Result<AuthRecords, EtcdError> {
+        let flags = self.txn.open_table(AUTH_TABLE)?;
+        let enabled = flags
+            .get(AUTH_ENABLED)?
+            .is_some_and(|guard| guard.value() == 1);
+        let revision = flags.get(AUTH_REVISION)?.map_or(0, |guard| guard.value());
+        let mut records = AuthRecords {
+            enabled,
+            revision,
+            ..AuthRecords::default()
+        };
+        for (definition, out) in [
+            (AUTH_USERS_TABLE, &mut records.users),
+            (AUTH_ROLES_TABLE, &mut records.roles),
+        ] {
+            for entry in self.txn.open_table(definition)?.iter()? {
+                let (name, value) = entry?;
+                out.push((name.value().to_vec(), value.value().to_vec()));
+            }
+        }
+        Ok(records)
+    }
+}
+
 impl RowSource for ReadTx {
     fn row(&self, rev: Revision) -> Result<Option<(bool, KeyValue)>, EtcdError> {
         read_row(&self.rows, rev)
@@ -356,6 +441,36 @@ impl WriteBatch {
         table.retain(|_, ()| false)?;
         for alarm in alarms {
             table.insert(alarm.as_slice(), ())?;
+        }
+        Ok(())
+    }
+
+    /// Applies changes of the `auth` tables, in order.
+    pub fn apply_auth(&self, changes: &[AuthChange]) -> Result<(), EtcdError> {
+        let mut flags = self.txn.open_table(AUTH_TABLE)?;
+        let mut users = self.txn.open_table(AUTH_USERS_TABLE)?;
+        let mut roles = self.txn.open_table(AUTH_ROLES_TABLE)?;
+        for change in changes {
+            match change {
+                AuthChange::PutUser(name, value) => {
+                    users.insert(name.as_slice(), value.as_slice())?;
+                }
+                AuthChange::DeleteUser(name) => {
+                    users.remove(name.as_slice())?;
+                }
+                AuthChange::PutRole(name, value) => {
+                    roles.insert(name.as_slice(), value.as_slice())?;
+                }
+                AuthChange::DeleteRole(name) => {
+                    roles.remove(name.as_slice())?;
+                }
+                AuthChange::Enabled(enabled) => {
+                    flags.insert(AUTH_ENABLED, u64::from(*enabled))?;
+                }
+                AuthChange::Revision(revision) => {
+                    flags.insert(AUTH_REVISION, *revision)?;
+                }
+            }
         }
         Ok(())
     }

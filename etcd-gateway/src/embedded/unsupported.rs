@@ -4,26 +4,13 @@
 //!
 //! `unsupported_service!` writes a service's impl with its unsupported methods answering
 //! [`unsupported`], next to the methods it does provide; [`Unsupported`] is the service
-//! behind Auth, Election and Lock, which provide none.
+//! behind Election and Lock, which provide none.
 
 use std::pin::Pin;
 
 use tonic::Status;
 use tonic::codegen::tokio_stream::Stream;
 
-use crate::etcdserverpb::auth_server::Auth;
-use crate::etcdserverpb::{
-    AuthDisableRequest, AuthDisableResponse, AuthEnableRequest, AuthEnableResponse,
-    AuthRoleAddRequest, AuthRoleAddResponse, AuthRoleDeleteRequest, AuthRoleDeleteResponse,
-    AuthRoleGetRequest, AuthRoleGetResponse, AuthRoleGrantPermissionRequest,
-    AuthRoleGrantPermissionResponse, AuthRoleListRequest, AuthRoleListResponse,
-    AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse, AuthStatusRequest,
-    AuthStatusResponse, AuthUserAddRequest, AuthUserAddResponse, AuthUserChangePasswordRequest,
-    AuthUserChangePasswordResponse, AuthUserDeleteRequest, AuthUserDeleteResponse,
-    AuthUserGetRequest, AuthUserGetResponse, AuthUserGrantRoleRequest, AuthUserGrantRoleResponse,
-    AuthUserListRequest, AuthUserListResponse, AuthUserRevokeRoleRequest,
-    AuthUserRevokeRoleResponse, AuthenticateRequest, AuthenticateResponse,
-};
 use crate::v3electionpb::election_server::Election;
 use crate::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest,
@@ -101,38 +88,9 @@ macro_rules! unsupported_service {
 
 pub(crate) use unsupported_service;
 
-/// The `Auth`, `Election` and `Lock` services, with every method answering [`unsupported`].
+/// The `Election` and `Lock` services, with every method answering [`unsupported`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Unsupported;
-
-unsupported_service! {
-    impl Auth for Unsupported {
-        unary {
-            auth_enable(AuthEnableRequest) -> AuthEnableResponse = "AuthEnable";
-            auth_disable(AuthDisableRequest) -> AuthDisableResponse = "AuthDisable";
-            auth_status(AuthStatusRequest) -> AuthStatusResponse = "AuthStatus";
-            authenticate(AuthenticateRequest) -> AuthenticateResponse = "Authenticate";
-            user_add(AuthUserAddRequest) -> AuthUserAddResponse = "UserAdd";
-            user_get(AuthUserGetRequest) -> AuthUserGetResponse = "UserGet";
-            user_list(AuthUserListRequest) -> AuthUserListResponse = "UserList";
-            user_delete(AuthUserDeleteRequest) -> AuthUserDeleteResponse = "UserDelete";
-            user_change_password(AuthUserChangePasswordRequest)
-                -> AuthUserChangePasswordResponse = "UserChangePassword";
-            user_grant_role(AuthUserGrantRoleRequest)
-                -> AuthUserGrantRoleResponse = "UserGrantRole";
-            user_revoke_role(AuthUserRevokeRoleRequest)
-                -> AuthUserRevokeRoleResponse = "UserRevokeRole";
-            role_add(AuthRoleAddRequest) -> AuthRoleAddResponse = "RoleAdd";
-            role_get(AuthRoleGetRequest) -> AuthRoleGetResponse = "RoleGet";
-            role_list(AuthRoleListRequest) -> AuthRoleListResponse = "RoleList";
-            role_delete(AuthRoleDeleteRequest) -> AuthRoleDeleteResponse = "RoleDelete";
-            role_grant_permission(AuthRoleGrantPermissionRequest)
-                -> AuthRoleGrantPermissionResponse = "RoleGrantPermission";
-            role_revoke_permission(AuthRoleRevokePermissionRequest)
-                -> AuthRoleRevokePermissionResponse = "RoleRevokePermission";
-        }
-    }
-}
 
 unsupported_service! {
     impl Election for Unsupported {

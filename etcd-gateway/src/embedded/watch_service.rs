@@ -6,8 +6,9 @@ use tonic::codegen::tokio_stream::Stream;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::AuthStore;
 use super::mvcc::Store;
-use super::watcher::{self, WatchOptions};
+use super::watcher::{self, WatchCheck, WatchOptions};
 use crate::etcdserverpb::watch_server::{Watch, WatchServer};
 use crate::etcdserverpb::{WatchRequest, WatchResponse};
 
@@ -20,6 +21,7 @@ pub type WatchResponses = ReceiverStream<Result<WatchResponse, Status>>;
 pub struct WatchService {
     store: Arc<Store>,
     options: WatchOptions,
+    auth: Option<Arc<AuthStore>>,
 }
 
 impl WatchService {
@@ -31,7 +33,18 @@ impl WatchService {
 
     /// The service on `store` with `options`.
     pub fn with_options(store: Arc<Store>, options: WatchOptions) -> Self {
-        Self { store, options }
+        Self {
+            store,
+            options,
+            auth: None,
+        }
+    }
+
+    /// Checks every watch create against `auth`: the caller needs read access to the keys
+    /// watched, else the watch is created and canceled at once (etcd 3.5's answer).
+    pub fn with_auth(mut self, auth: Arc<AuthStore>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// The tonic server of this service.
@@ -45,6 +58,14 @@ impl WatchService {
     where
         S: Stream<Item = Result<WatchRequest, Status>> + Send + 'static,
     {
+        self.serve_checked(requests, None)
+    }
+
+    /// [`WatchService::serve`], each create checked by `check` if given.
+    fn serve_checked<S>(&self, requests: S, check: Option<WatchCheck>) -> WatchResponses
+    where
+        S: Stream<Item = Result<WatchRequest, Status>> + Send + 'static,
+    {
         let (out, responses) = tokio::sync::mpsc::channel(self.options.response_buffer.max(1));
         // Subscribed before anything is read, so no later revision can be missed.
         let events = self.store.subscribe();
@@ -54,6 +75,7 @@ impl WatchService {
             events,
             requests,
             out,
+            check,
         ));
         ReceiverStream::new(responses)
     }
@@ -67,6 +89,19 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        Ok(Response::new(self.serve(request.into_inner())))
+        let check = self.auth.as_ref().map(|auth| {
+            let auth = Arc::clone(auth);
+            let metadata = request.metadata().clone();
+            // etcd's isWatchPermitted: the token is read again at every create.
+            let check: WatchCheck = Box::new(move |key: &[u8], range_end: &[u8]| {
+                auth.caller(&metadata)
+                    .and_then(|caller| auth.is_range_permitted(&caller, key, range_end))
+                    .is_ok()
+            });
+            check
+        });
+        Ok(Response::new(
+            self.serve_checked(request.into_inner(), check),
+        ))
     }
 }

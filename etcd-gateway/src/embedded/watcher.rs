@@ -132,6 +132,14 @@ impl Watcher {
     }
 }
 
+/// Whether the stream's caller may watch `[key, range_end)` (an empty `range_end`: one key).
+pub(crate) type WatchCheck = Box<dyn Fn(&[u8], &[u8]) -> bool + Send + Sync>;
+
+/// The cancel reason of a watch create the caller may not make: etcd 3.5 puts the text of
+/// its gRPC error there (`rpctypes.ErrGRPCPermissionDenied.Error()`).
+pub const PERMISSION_DENIED_REASON: &str =
+    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+
 /// The client went away.
 struct Gone;
 
@@ -143,6 +151,7 @@ struct WatchStream {
     out: mpsc::Sender<Result<WatchResponse, Status>>,
     watchers: BTreeMap<i64, Watcher>,
     next_id: i64,
+    check: Option<WatchCheck>,
 }
 
 /// Serves one watch stream: reads `requests`, sends the responses to `out`, until the client
@@ -154,6 +163,7 @@ pub(crate) async fn run<S>(
     events: broadcast::Receiver<Arc<RevisionEvents>>,
     requests: S,
     out: mpsc::Sender<Result<WatchResponse, Status>>,
+    check: Option<WatchCheck>,
 ) where
     S: Stream<Item = Result<WatchRequest, Status>> + Send,
 {
@@ -164,6 +174,7 @@ pub(crate) async fn run<S>(
         out,
         watchers: BTreeMap::new(),
         next_id: 0,
+        check,
     };
     let _ = stream.serve(requests).await;
 }
@@ -418,6 +429,26 @@ impl WatchStream {
         };
         let current = self.store.current_revision();
         let header = Some(self.store.header(current));
+        if let Some(check) = &self.check {
+            // etcd checks with range_end "\0" turned into an empty one.
+            let range_end: &[u8] = match &keys {
+                Keys::Between(_, end) => end,
+                Keys::Single(_) | Keys::From(_) => &[],
+            };
+            let key = match &keys {
+                Keys::Single(key) | Keys::From(key) | Keys::Between(key, _) => key,
+            };
+            if !check(key, range_end) {
+                return WatchResponse {
+                    header,
+                    watch_id: create.watch_id,
+                    created: true,
+                    canceled: true,
+                    cancel_reason: PERMISSION_DENIED_REASON.into(),
+                    ..Default::default()
+                };
+            }
+        }
         let failed = |reason: &str| WatchResponse {
             header,
             watch_id: INVALID_WATCH_ID,

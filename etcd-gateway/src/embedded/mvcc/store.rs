@@ -11,13 +11,15 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::state::{RevisionEvents, StoreState};
-use super::writer::{AlarmChange, BatchLimits, LeaseGrant, LeaseRevoke, Write, Writer};
+use super::writer::{
+    AlarmChange, AuthUpdate, BatchLimits, LeaseGrant, LeaseRevoke, Write, Writer,
+};
 use crate::embedded::alarm::Alarms;
 use crate::embedded::apply::{self, LeaseLookup, NoLeases, ReadOnly};
 use crate::embedded::errors::EtcdError;
 use crate::embedded::key_index::{KeyRange, Revision};
 use crate::embedded::quota::{LEASE_COST, Quota, put_cost, txn_cost};
-use crate::embedded::storage::Storage;
+use crate::embedded::storage::{AuthChange, AuthRecords, Storage};
 use crate::embedded::validate::is_txn_readonly;
 use crate::etcdserverpb::alarm_request::AlarmAction;
 use crate::etcdserverpb::{
@@ -370,6 +372,18 @@ impl Store {
             tracing::warn!(error = %err, "cannot record the NOSPACE alarm");
         }
         Err(EtcdError::NoSpace)
+    }
+
+    /// The committed auth flags, users and roles.
+    pub fn auth_records(&self) -> Result<AuthRecords, EtcdError> {
+        self.state.check_failed()?;
+        self.state.storage.read()?.auth()
+    }
+
+    /// Durably applies `changes` to the auth tables (no revision change); returns the
+    /// current revision.
+    pub async fn auth_update(&self, changes: Vec<AuthChange>) -> Result<i64, EtcdError> {
+        self.submit(AuthUpdate { changes }).await
     }
 
     /// Sends `write` to the writer unless it is larger than etcd would accept.

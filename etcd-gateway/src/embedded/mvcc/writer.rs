@@ -26,7 +26,7 @@ use crate::embedded::apply::{self, LeaseLookup, TxnOps};
 use crate::embedded::errors::EtcdError;
 use crate::embedded::kv_txn::{WriteCtx, rev_header};
 use crate::embedded::quota::txn_cost;
-use crate::embedded::storage::{RowWriter, WriteBatch};
+use crate::embedded::storage::{AuthChange, RowWriter, WriteBatch};
 use crate::etcdserverpb::alarm_request::AlarmAction;
 use crate::etcdserverpb::{
     AlarmMember, AlarmType, CompactionRequest, CompactionResponse, DeleteRangeRequest,
@@ -197,6 +197,30 @@ impl Write for AlarmChange {
     }
 }
 
+/// Changes of the auth tables, committed together; answers the store revision.
+pub(crate) struct AuthUpdate {
+    /// The changes, in order.
+    pub changes: Vec<AuthChange>,
+}
+
+impl Write for AuthUpdate {
+    type Response = i64;
+
+    fn encoded_len(&self) -> usize {
+        self.changes.iter().map(AuthChange::written_bytes).sum()
+    }
+
+    fn admit(&self, _restriction: Restriction) -> Result<(), EtcdError> {
+        Ok(())
+    }
+
+    fn apply(&self, batch: &mut Batch<'_, '_>) -> Result<i64, EtcdError> {
+        batch.storage.apply_auth(&self.changes)?;
+        batch.auth_changed = true;
+        Ok(batch.rev)
+    }
+}
+
 /// Where a write's outcome goes.
 type Reply<T> = oneshot::Sender<Result<T, EtcdError>>;
 
@@ -278,6 +302,7 @@ pub(crate) struct Batch<'state, 'batch> {
     rev: i64,
     compacted: Option<i64>,
     leases_changed: bool,
+    auth_changed: bool,
     events: Vec<RevisionEvents>,
 }
 
@@ -300,6 +325,7 @@ impl<'state, 'batch> Batch<'state, 'batch> {
             rev: start_rev,
             compacted: None,
             leases_changed: false,
+            auth_changed: false,
             events: Vec::new(),
         })
     }
@@ -407,7 +433,8 @@ impl<'state, 'batch> Batch<'state, 'batch> {
         let committed = self.rev != self.start_rev
             || self.compacted.is_some()
             || self.leases_changed
-            || alarms.is_some();
+            || alarms.is_some()
+            || self.auth_changed;
         drop(self.rows);
         if let Some(alarms) = alarms {
             self.storage.replace_alarms(&alarms)?;
