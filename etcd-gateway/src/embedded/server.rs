@@ -10,16 +10,16 @@ use gateway_runtime::GrpcTransport;
 use tonic::service::Routes;
 
 use super::cluster_service::ClusterService;
+use super::election_service::ElectionService;
 use super::errors::EtcdError;
 use super::kv_service::KvService;
 use super::lease_service::LeaseService;
+use super::lock_service::LockService;
 use super::maintenance_service::MaintenanceService;
 use super::mvcc::{DEFAULT_MAX_REQUEST_BYTES, Store};
 use super::unsupported::Unsupported;
 use super::watch_service::WatchService;
 use crate::etcdserverpb::auth_server::AuthServer;
-use crate::v3electionpb::election_server::ElectionServer;
-use crate::v3lockpb::lock_server::LockServer;
 
 /// What etcd allows on top of `--max-request-bytes` for a received gRPC message (its
 /// `grpcOverheadBytes`); larger messages fail with `ResourceExhausted` before being decoded.
@@ -75,8 +75,8 @@ impl Embedded {
     }
 }
 
-/// etcd's gRPC services on `store`: KV, Watch, Lease, Maintenance (`Status`) and Cluster
-/// (`MemberList`); Auth, Election and Lock answer `Unimplemented`. Loads the persisted leases
+/// etcd's gRPC services on `store`: KV, Watch, Lease, Election, Lock, Maintenance (`Status`)
+/// and Cluster; Auth answers `Unimplemented`. Loads the persisted leases
 /// and starts their expiry, so it must be called inside a Tokio runtime.
 ///
 /// Like etcd, a received message may be up to `--max-request-bytes` (etcd's default) plus
@@ -100,12 +100,15 @@ pub fn routes(
     let watch = WatchService::new(Arc::clone(store))
         .into_server()
         .max_decoding_message_size(max_received);
-    let lease = LeaseService::open(Arc::clone(store))?
+    let lease = LeaseService::open(Arc::clone(store))?;
+    let election = ElectionService::new(Arc::clone(lease.lessor()))
         .into_server()
         .max_decoding_message_size(max_received);
+    let lock = LockService::new(Arc::clone(lease.lessor()))
+        .into_server()
+        .max_decoding_message_size(max_received);
+    let lease = lease.into_server().max_decoding_message_size(max_received);
     let auth = AuthServer::new(Unsupported).max_decoding_message_size(max_received);
-    let election = ElectionServer::new(Unsupported).max_decoding_message_size(max_received);
-    let lock = LockServer::new(Unsupported).max_decoding_message_size(max_received);
     let routes = Routes::new(kv)
         .add_service(maintenance)
         .add_service(cluster)

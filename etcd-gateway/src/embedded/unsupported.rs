@@ -4,7 +4,7 @@
 //!
 //! `unsupported_service!` writes a service's impl with its unsupported methods answering
 //! [`unsupported`], next to the methods it does provide; [`Unsupported`] is the service
-//! behind Auth, Election and Lock, which provide none.
+//! behind Auth, which provides none.
 
 use std::pin::Pin;
 
@@ -24,13 +24,6 @@ use crate::etcdserverpb::{
     AuthUserListRequest, AuthUserListResponse, AuthUserRevokeRoleRequest,
     AuthUserRevokeRoleResponse, AuthenticateRequest, AuthenticateResponse,
 };
-use crate::v3electionpb::election_server::Election;
-use crate::v3electionpb::{
-    CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest,
-    ProclaimResponse, ResignRequest, ResignResponse,
-};
-use crate::v3lockpb::lock_server::Lock;
-use crate::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
 
 /// The status every unsupported method answers; `method` is its gRPC name (e.g. `AuthEnable`).
 pub fn unsupported(method: &str) -> Status {
@@ -101,7 +94,7 @@ macro_rules! unsupported_service {
 
 pub(crate) use unsupported_service;
 
-/// The `Auth`, `Election` and `Lock` services, with every method answering [`unsupported`].
+/// The `Auth` service, with every method answering [`unsupported`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Unsupported;
 
@@ -130,29 +123,6 @@ unsupported_service! {
                 -> AuthRoleGrantPermissionResponse = "RoleGrantPermission";
             role_revoke_permission(AuthRoleRevokePermissionRequest)
                 -> AuthRoleRevokePermissionResponse = "RoleRevokePermission";
-        }
-    }
-}
-
-unsupported_service! {
-    impl Election for Unsupported {
-        unary {
-            campaign(CampaignRequest) -> CampaignResponse = "Campaign";
-            proclaim(ProclaimRequest) -> ProclaimResponse = "Proclaim";
-            leader(LeaderRequest) -> LeaderResponse = "Leader";
-            resign(ResignRequest) -> ResignResponse = "Resign";
-        }
-        streaming {
-            observe(LeaderRequest) -> ObserveStream<LeaderResponse> = "Observe";
-        }
-    }
-}
-
-unsupported_service! {
-    impl Lock for Unsupported {
-        unary {
-            lock(LockRequest) -> LockResponse = "Lock";
-            unlock(UnlockRequest) -> UnlockResponse = "Unlock";
         }
     }
 }
