@@ -1,11 +1,17 @@
-//! etcd's Cluster gRPC service on the embedded store: `MemberList` only for now.
+//! etcd's Cluster gRPC service on the embedded store, a cluster of one member.
+//!
+//! `MemberList` lists the member; `MemberUpdate` of its own id replaces its peer URLs (kept
+//! in memory: after a restart the member advertises [`DEFAULT_PEER_URL`] again). What a
+//! single-member etcd 3.5.1 refuses is refused with its error: an id that is not a member
+//! (`etcdserver: member not found`), promoting a member that is no learner, member URLs that
+//! do not parse. What it would do but the embedded store cannot (add a member, remove the
+//! only one) answers `FailedPrecondition` saying why and what to use instead.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::mvcc::Store;
-use super::unsupported::unsupported_service;
 use crate::etcdserverpb::cluster_server::{Cluster, ClusterServer};
 use crate::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
@@ -16,15 +22,32 @@ use crate::etcdserverpb::{
 /// The peer URL a single etcd member advertises by default (`--initial-advertise-peer-urls`).
 pub const DEFAULT_PEER_URL: &str = "http://localhost:2380";
 
-/// The Cluster service of a single member. `MemberList` lists it; adding, removing, updating
-/// and promoting members answer `Unimplemented` (`embedded backend does not support <Method>
-/// yet`).
+/// etcd's `ErrGRPCMemberNotFound` message.
+pub const MEMBER_NOT_FOUND: &str = "etcdserver: member not found";
+
+/// etcd's `ErrGRPCMemberBadURLs` message.
+pub const MEMBER_BAD_URLS: &str = "etcdserver: given member URLs are invalid";
+
+/// etcd's `ErrGRPCMemberNotLearner` message.
+pub const MEMBER_NOT_LEARNER: &str = "etcdserver: can only promote a learner member";
+
+/// The answer of `MemberAdd` with valid URLs.
+pub const CANNOT_ADD: &str = "the embedded store is a single-member cluster and cannot add \
+     members; to run a cluster of several members, start etcd members and serve them with \
+     --endpoints";
+
+/// The answer of `MemberRemove` of the member itself.
+pub const CANNOT_REMOVE_SELF: &str = "the embedded store is a single-member cluster and \
+     cannot remove its only member; stop the gateway instead, or serve a real etcd cluster \
+     with --endpoints";
+
+/// The Cluster service of a single member (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct ClusterService {
     store: Arc<Store>,
     name: String,
     client_urls: Vec<String>,
-    peer_urls: Vec<String>,
+    peer_urls: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClusterService {
@@ -35,7 +58,7 @@ impl ClusterService {
             store,
             name: name.into(),
             client_urls,
-            peer_urls: vec![DEFAULT_PEER_URL.to_owned()],
+            peer_urls: Arc::new(Mutex::new(vec![DEFAULT_PEER_URL.to_owned()])),
         }
     }
 
@@ -49,32 +72,125 @@ impl ClusterService {
         Member {
             id: self.store.member_id(),
             name: self.name.clone(),
-            peer_ur_ls: self.peer_urls.clone(),
+            peer_ur_ls: self.peer_urls().clone(),
             client_ur_ls: self.client_urls.clone(),
             is_learner: false,
         }
     }
+
+    fn peer_urls(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.peer_urls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Fails with etcd's `member not found` unless `id` is this member's.
+    fn check_member(&self, id: u64) -> Result<(), Status> {
+        if id == self.store.member_id() {
+            Ok(())
+        } else {
+            Err(Status::new(Code::NotFound, MEMBER_NOT_FOUND))
+        }
+    }
 }
 
-unsupported_service! {
-    impl Cluster for ClusterService {
-        unary {
-            member_add(MemberAddRequest) -> MemberAddResponse = "MemberAdd";
-            member_remove(MemberRemoveRequest) -> MemberRemoveResponse = "MemberRemove";
-            member_update(MemberUpdateRequest) -> MemberUpdateResponse = "MemberUpdate";
-            member_promote(MemberPromoteRequest) -> MemberPromoteResponse = "MemberPromote";
+/// Whether `urls` are member URLs as etcd's `types.NewURLs` accepts them: at least one, each
+/// `http`, `https`, `unix` or `unixs`, with a `host:port` and no path.
+pub fn valid_member_urls(urls: &[String]) -> bool {
+    !urls.is_empty() && urls.iter().all(|url| valid_member_url(url.trim()))
+}
+
+fn valid_member_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    if !matches!(scheme, "http" | "https" | "unix" | "unixs") || rest.contains(['/', '?', '#']) {
+        return false;
+    }
+    let port = match rest.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once("]:").map(|(_, port)| port),
+        None => rest
+            .split_once(':')
+            .filter(|(host, _)| !host.contains(':'))
+            .map(|(_, port)| port),
+    };
+    port.is_some_and(|port| !port.contains(':'))
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    async fn member_add(
+        &self,
+        request: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
+        if !valid_member_urls(&request.into_inner().peer_ur_ls) {
+            return Err(Status::new(Code::InvalidArgument, MEMBER_BAD_URLS));
         }
-        supported {
-            async fn member_list(
-                &self,
-                _request: Request<MemberListRequest>,
-            ) -> Result<Response<MemberListResponse>, Status> {
-                // Cluster responses carry no revision in their header, as in etcd.
-                Ok(Response::new(MemberListResponse {
-                    header: Some(self.store.header(0)),
-                    members: vec![self.member()],
-                }))
-            }
-        }
+        Err(Status::new(Code::FailedPrecondition, CANNOT_ADD))
+    }
+
+    async fn member_remove(
+        &self,
+        request: Request<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.check_member(request.into_inner().id)?;
+        Err(Status::new(Code::FailedPrecondition, CANNOT_REMOVE_SELF))
+    }
+
+    async fn member_update(
+        &self,
+        request: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
+        let request = request.into_inner();
+        self.check_member(request.id)?;
+        // etcd 3.5.1 stores the URLs as given, without checking them.
+        *self.peer_urls() = request.peer_ur_ls;
+        Ok(Response::new(MemberUpdateResponse {
+            header: Some(self.store.header(0)),
+            members: vec![self.member()],
+        }))
+    }
+
+    async fn member_list(
+        &self,
+        _request: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
+        // Cluster responses carry no revision in their header, as in etcd.
+        Ok(Response::new(MemberListResponse {
+            header: Some(self.store.header(0)),
+            members: vec![self.member()],
+        }))
+    }
+
+    async fn member_promote(
+        &self,
+        request: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.check_member(request.into_inner().id)?;
+        Err(Status::new(Code::FailedPrecondition, MEMBER_NOT_LEARNER))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(list: &[&str]) -> Vec<String> {
+        list.iter().map(|url| (*url).to_owned()).collect()
+    }
+
+    #[test]
+    fn member_urls_are_checked_as_etcd_does() {
+        // etcd 3.5.1 client/pkg/types/urls.go NewURLs.
+        assert!(valid_member_urls(&urls(&["http://127.0.0.1:2380"])));
+        assert!(valid_member_urls(&urls(&[
+            " https://[::1]:2380 ",
+            "unix://sock:1"
+        ])));
+        assert!(!valid_member_urls(&[]));
+        assert!(!valid_member_urls(&urls(&["bad"])));
+        assert!(!valid_member_urls(&urls(&["ftp://h:1"])));
+        assert!(!valid_member_urls(&urls(&["http://h"])));
+        assert!(!valid_member_urls(&urls(&["http://h:1/path"])));
     }
 }

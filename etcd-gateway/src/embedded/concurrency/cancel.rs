@@ -20,12 +20,20 @@ pub struct CancelGuard {
 #[derive(Debug)]
 pub struct Cancel {
     dropped: oneshot::Receiver<()>,
+    /// The guard is known to be dropped (the receiver must not be polled again).
+    fired: bool,
 }
 
 /// A guard and the cancellation it controls.
 pub fn cancel_pair() -> (CancelGuard, Cancel) {
     let (alive, dropped) = oneshot::channel();
-    (CancelGuard { _alive: alive }, Cancel { dropped })
+    (
+        CancelGuard { _alive: alive },
+        Cancel {
+            dropped,
+            fired: false,
+        },
+    )
 }
 
 impl Cancel {
@@ -36,15 +44,21 @@ impl Cancel {
 
     /// Resolves once the caller has gone away.
     pub async fn cancelled(&mut self) {
-        let _ = (&mut self.dropped).await;
+        if !self.fired {
+            let _ = (&mut self.dropped).await;
+            self.fired = true;
+        }
     }
 
     /// Whether the caller has gone away.
     pub fn is_cancelled(&mut self) -> bool {
-        !matches!(
-            self.dropped.try_recv(),
-            Err(oneshot::error::TryRecvError::Empty)
-        )
+        if !self.fired {
+            self.fired = !matches!(
+                self.dropped.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            );
+        }
+        self.fired
     }
 }
 

@@ -25,6 +25,9 @@ pub mod feed;
 pub mod mutex;
 pub mod wait;
 
+#[cfg(test)]
+mod tests;
+
 pub use cancel::{Cancel, CancelGuard};
 pub use client::KvClient;
 pub use error::ConcurrencyError;
@@ -68,7 +71,7 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+mod key_tests {
     use super::*;
 
     #[test]
