@@ -4,8 +4,10 @@
 //! in memory: after a restart the member advertises [`DEFAULT_PEER_URL`] again). What a
 //! single-member etcd 3.5.1 refuses is refused with its error: an id that is not a member
 //! (`etcdserver: member not found`), promoting a member that is no learner, member URLs that
-//! do not parse. What it would do but the embedded store cannot (add a member, remove the
-//! only one) answers `FailedPrecondition` saying why and what to use instead.
+//! do not parse, removing its only member (`etcdserver: re-configuration failed due to not
+//! enough started members`, code `Unknown` as etcd reports it). Adding a member, which etcd
+//! would do but the embedded store cannot, answers `FailedPrecondition` saying why and what to
+//! use instead.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -36,10 +38,10 @@ pub const CANNOT_ADD: &str = "the embedded store is a single-member cluster and 
      members; to run a cluster of several members, start etcd members and serve them with \
      --endpoints";
 
-/// The answer of `MemberRemove` of the member itself.
-pub const CANNOT_REMOVE_SELF: &str = "the embedded store is a single-member cluster and \
-     cannot remove its only member; stop the gateway instead, or serve a real etcd cluster \
-     with --endpoints";
+/// etcd's `ErrGRPCMemberNotEnoughStarted` message: a single-member etcd 3.5.1 answers it
+/// (with code `Unknown`) to the removal of its only member.
+pub const NOT_ENOUGH_STARTED: &str =
+    "etcdserver: re-configuration failed due to not enough started members";
 
 /// The Cluster service of a single member (see the module documentation).
 #[derive(Clone, Debug)]
@@ -134,7 +136,7 @@ impl Cluster for ClusterService {
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
         self.check_member(request.into_inner().id)?;
-        Err(Status::new(Code::FailedPrecondition, CANNOT_REMOVE_SELF))
+        Err(Status::new(Code::Unknown, NOT_ENOUGH_STARTED))
     }
 
     async fn member_update(
