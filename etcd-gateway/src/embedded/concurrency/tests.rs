@@ -414,3 +414,60 @@ async fn lock_with_an_unknown_lease_fails_as_etcd() {
         .expect("put");
     assert_eq!(env.keys("lk/"), vec![b"lk/other".to_vec()]);
 }
+
+#[tokio::test]
+async fn a_waiter_whose_lease_expires_stops_waiting() {
+    let env = Arc::new(Env::new());
+    let holder = env.grant(30).await;
+    let short = env.grant(1).await;
+    env.lock("lk", holder).await.expect("lock");
+    env.campaign("el", holder, "a").await.expect("campaign");
+    let lock = tokio::spawn({
+        let env = Arc::clone(&env);
+        async move { env.lock("lk", short).await }
+    });
+    let campaign = tokio::spawn({
+        let env = Arc::clone(&env);
+        async move { env.campaign("el", short, "b").await }
+    });
+    let answers = tokio::time::timeout(Duration::from_secs(5), async {
+        (lock.await.expect("task"), campaign.await.expect("task"))
+    })
+    .await
+    .expect("both waiters stop once the lease expires");
+    let status = answers.0.expect_err("expired");
+    assert_eq!(
+        unknown(&status),
+        (Code::Unknown, "mutex: session is expired")
+    );
+    let status = answers.1.expect_err("expired");
+    assert_eq!(
+        unknown(&status),
+        (Code::Unknown, "etcdserver: requested lease not found")
+    );
+    env.await_keys("lk/", &[key("lk", holder)]).await;
+    env.await_keys("el/", &[key("el", holder)]).await;
+}
+
+#[tokio::test]
+async fn a_campaign_whose_key_is_deleted_is_not_leader() {
+    let env = Arc::new(Env::new());
+    let first = env.grant(30).await;
+    let second = env.grant(30).await;
+    env.campaign("el", first, "a").await.expect("campaign");
+    let waiting = tokio::spawn({
+        let env = Arc::clone(&env);
+        async move { env.campaign("el", second, "b").await }
+    });
+    env.await_keys("el/", &[key("el", first), key("el", second)])
+        .await;
+    env.store
+        .delete_range(crate::etcdserverpb::DeleteRangeRequest {
+            key: key("el", second),
+            ..Default::default()
+        })
+        .await
+        .expect("delete");
+    let status = waiting.await.expect("task").expect_err("not leader");
+    assert_eq!(unknown(&status), (Code::Unknown, "election: not leader"));
+}
