@@ -1,7 +1,8 @@
 //! etcd's Cluster gRPC service on the embedded store, a cluster of one member.
 //!
-//! `MemberList` lists the member; `MemberUpdate` of its own id replaces its peer URLs (kept
-//! in memory: after a restart the member advertises [`DEFAULT_PEER_URL`] again). What a
+//! `MemberList` lists the member; `MemberUpdate` of its own id replaces its peer URLs (kept in
+//! [`PEER_URLS_FILE`] of the data directory when the service has one, so they survive a
+//! restart as etcd's member attributes do; otherwise [`DEFAULT_PEER_URL`]). What a
 //! single-member etcd 3.5.1 refuses is refused with its error: an id that is not a member
 //! (`etcdserver: member not found`), promoting a member that is no learner, member URLs that
 //! do not parse, removing its only member (`etcdserver: re-configuration failed due to not
@@ -9,6 +10,8 @@
 //! would do but the embedded store cannot, answers `FailedPrecondition` saying why and what to
 //! use instead.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tonic::{Code, Request, Response, Status};
@@ -23,6 +26,10 @@ use crate::etcdserverpb::{
 
 /// The peer URL a single etcd member advertises by default (`--initial-advertise-peer-urls`).
 pub const DEFAULT_PEER_URL: &str = "http://localhost:2380";
+
+/// The file of the data directory holding the member's peer URLs (one per line) once they
+/// were updated.
+pub const PEER_URLS_FILE: &str = "member-peer-urls";
 
 /// etcd's `ErrGRPCMemberNotFound` message.
 pub const MEMBER_NOT_FOUND: &str = "etcdserver: member not found";
@@ -50,6 +57,8 @@ pub struct ClusterService {
     name: String,
     client_urls: Vec<String>,
     peer_urls: Arc<Mutex<Vec<String>>>,
+    /// Where updated peer URLs are kept, if anywhere.
+    peer_urls_file: Option<PathBuf>,
 }
 
 impl ClusterService {
@@ -61,7 +70,21 @@ impl ClusterService {
             name: name.into(),
             client_urls,
             peer_urls: Arc::new(Mutex::new(vec![DEFAULT_PEER_URL.to_owned()])),
+            peer_urls_file: None,
         }
+    }
+
+    /// Keeps updated peer URLs in [`PEER_URLS_FILE`] of `data_dir`, and takes the ones kept
+    /// there by an earlier run.
+    pub fn with_data_dir(mut self, data_dir: &Path) -> std::io::Result<Self> {
+        let path = data_dir.join(PEER_URLS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => *self.peer_urls() = text.lines().map(str::to_owned).collect(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+        self.peer_urls_file = Some(path);
+        Ok(self)
     }
 
     /// The tonic server of this service.
@@ -86,6 +109,21 @@ impl ClusterService {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Replaces the peer URLs, durably first when they are kept in a file.
+    async fn set_peer_urls(&self, urls: Vec<String>) -> Result<(), Status> {
+        if let Some(path) = self.peer_urls_file.clone() {
+            let text: String = urls.iter().map(|url| format!("{url}\n")).collect();
+            tokio::task::spawn_blocking(move || write_durably(&path, text.as_bytes()))
+                .await
+                .map_err(|err| Status::internal(err.to_string()))?
+                .map_err(|err| {
+                    Status::internal(format!("cannot record the member's peer URLs: {err}"))
+                })?;
+        }
+        *self.peer_urls() = urls;
+        Ok(())
+    }
+
     /// Fails with etcd's `member not found` unless `id` is this member's.
     fn check_member(&self, id: u64) -> Result<(), Status> {
         if id == self.store.member_id() {
@@ -94,6 +132,20 @@ impl ClusterService {
             Err(Status::new(Code::NotFound, MEMBER_NOT_FOUND))
         }
     }
+}
+
+/// Replaces the file at `path` with `contents`: written beside it, synced, then renamed over
+/// it, so that a crash leaves the old or the new contents.
+fn write_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let partial = path.with_extension("partial");
+    let mut file = std::fs::File::create(&partial)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Whether `urls` are member URLs as etcd's `types.NewURLs` accepts them: at least one, each
@@ -146,7 +198,7 @@ impl Cluster for ClusterService {
         let request = request.into_inner();
         self.check_member(request.id)?;
         // etcd 3.5.1 stores the URLs as given, without checking them.
-        *self.peer_urls() = request.peer_ur_ls;
+        self.set_peer_urls(request.peer_ur_ls).await?;
         Ok(Response::new(MemberUpdateResponse {
             header: Some(self.store.header(0)),
             members: vec![self.member()],
@@ -179,6 +231,38 @@ mod tests {
 
     fn urls(list: &[&str]) -> Vec<String> {
         list.iter().map(|url| (*url).to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn updated_peer_urls_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("store"));
+        let open = || {
+            ClusterService::new(Arc::clone(&store), "m", Vec::new())
+                .with_data_dir(dir.path())
+                .expect("cluster service")
+        };
+        let service = open();
+        assert_eq!(service.member().peer_ur_ls, urls(&[DEFAULT_PEER_URL]));
+        let request = MemberUpdateRequest {
+            id: store.member_id(),
+            peer_ur_ls: urls(&["http://10.0.0.1:2380", "http://10.0.0.2:2380"]),
+        };
+        let response = service
+            .member_update(Request::new(request.clone()))
+            .await
+            .expect("update")
+            .into_inner();
+        assert_eq!(response.members, vec![service.member()]);
+        assert_eq!(open().member().peer_ur_ls, request.peer_ur_ls);
+        let status = service
+            .member_update(Request::new(MemberUpdateRequest { id: 1, ..request }))
+            .await
+            .expect_err("another id");
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::NotFound, MEMBER_NOT_FOUND)
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Embedded {
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
         let store = Arc::new(store);
         let routes = routes(&store, &data_dir, name, client_urls)
-            .context("cannot load the leases of the embedded store")?;
+            .context("cannot load the leases and member attributes of the embedded store")?;
         Ok(Self {
             store,
             data_dir,
@@ -95,6 +95,8 @@ pub fn routes(
         .into_server()
         .max_decoding_message_size(max_received);
     let cluster = ClusterService::new(Arc::clone(store), name, client_urls)
+        .with_data_dir(data_dir)
+        .map_err(EtcdError::storage)?
         .into_server()
         .max_decoding_message_size(max_received);
     let watch = WatchService::new(Arc::clone(store))
