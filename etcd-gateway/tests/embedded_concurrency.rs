@@ -339,6 +339,13 @@ async fn disconnect_and_revoke(addr: &str, masker: &mut Masker) -> Vec<Value> {
     await_keys(addr, "de/", &["de/4000", "de/4001"]).await;
     gone.abort();
     await_keys(addr, "de/", &["de/4000"]).await;
+    // A waiter whose deadline (`Grpc-Timeout`) passes stops and leaves no key either.
+    let headers = [("Grpc-Timeout".to_owned(), "500m".to_owned())];
+    let reply = http::request(addr, "POST", "/v3/lock/lock", &headers, lock("16385"))
+        .await
+        .expect("lock with a deadline");
+    seen.push(json!({"deadline status": reply.status, "code": reply.expect_json()["code"]}));
+    await_keys(addr, "dl/", &["dl/4000"]).await;
     // Revoking the holder's lease hands the lock over.
     let mut waiting = Call::post(addr, "/v3/lock/lock", &[], &lock("16386")).await;
     waiting.expect_pending(PENDING).await;
@@ -410,7 +417,8 @@ async fn gone_waiters_leave_no_key_and_revoke_releases_as_etcd() {
     let mut pair = Pair::start_target(V3_5, Target::Embedded).await;
     let etcd = disconnect_and_revoke(&pair.a.addr.clone(), &mut pair.a.masker).await;
     let ours = disconnect_and_revoke(&pair.b.addr.clone(), &mut pair.b.masker).await;
-    same(etcd, ours, "disconnect and revoke");
+    let seen = same(etcd, ours, "disconnect and revoke");
+    assert_eq!(seen[0], json!({"deadline status": 504, "code": 4}));
 }
 
 /// `MemberUpdate` of the member itself replaces its peer URLs; adding members is refused with
@@ -452,4 +460,66 @@ async fn membership_changes_on_the_embedded_store() {
             )
         )
     );
+}
+
+/// Native gRPC on the same port, as etcd's clients call it: errors keep etcd's code
+/// (`Unknown`) and text, and a waiting `Lock` whose deadline passes leaves no key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_grpc_election_and_lock() {
+    use etcd_gateway::etcdserverpb::LeaseGrantRequest;
+    use etcd_gateway::etcdserverpb::lease_client::LeaseClient;
+    use etcd_gateway::v3electionpb::LeaderRequest;
+    use etcd_gateway::v3electionpb::election_client::ElectionClient;
+    use etcd_gateway::v3lockpb::LockRequest;
+    use etcd_gateway::v3lockpb::lock_client::LockClient;
+
+    let gateway = support::Gateway::start_embedded().await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
+        .expect("URL")
+        .connect()
+        .await
+        .expect("connect the gRPC client");
+    let status = ElectionClient::new(channel.clone())
+        .leader(LeaderRequest {
+            name: b"none".to_vec(),
+        })
+        .await
+        .expect_err("no leader");
+    assert_eq!(
+        (status.code(), status.message()),
+        (tonic::Code::Unknown, "election: no leader")
+    );
+    let mut leases = LeaseClient::new(channel.clone());
+    for id in [20480, 20481] {
+        leases
+            .lease_grant(LeaseGrantRequest { id, ttl: 30 })
+            .await
+            .expect("grant");
+    }
+    let mut locks = LockClient::new(channel);
+    let held = locks
+        .lock(LockRequest {
+            name: b"gl".to_vec(),
+            lease: 20480,
+        })
+        .await
+        .expect("lock")
+        .into_inner();
+    assert_eq!(held.key, b"gl/5000");
+    let mut waiting = tonic::Request::new(LockRequest {
+        name: b"gl".to_vec(),
+        lease: 20481,
+    });
+    waiting.set_timeout(Duration::from_millis(500));
+    let status = locks.lock(waiting).await.expect_err("deadline");
+    // The client gives up first (tonic: `Cancelled`, "Timeout expired") or the server's
+    // deadline answers; either way the call is dropped on the server.
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+        ),
+        "{status:?}"
+    );
+    await_keys(&gateway.addr, "gl/", &["gl/5000"]).await;
 }
