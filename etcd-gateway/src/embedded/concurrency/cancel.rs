@@ -37,11 +37,6 @@ pub fn cancel_pair() -> (CancelGuard, Cancel) {
 }
 
 impl Cancel {
-    /// A cancellation that never fires (for callers that cannot go away).
-    pub fn never() -> (CancelGuard, Self) {
-        cancel_pair()
-    }
-
     /// Resolves once the caller has gone away.
     pub async fn cancelled(&mut self) {
         if !self.fired {

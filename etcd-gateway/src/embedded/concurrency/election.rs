@@ -7,57 +7,18 @@ use tonic::Status;
 use super::cancel::Cancel;
 use super::client::KvClient;
 use super::error::ConcurrencyError;
+use super::ops::{created_at, first_kv, put_op, range_op};
 use super::wait::{WaitEnd, wait_deletes};
 use super::{name_prefix, session_key};
 use crate::embedded::errors::EtcdError;
-use crate::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::etcdserverpb::range_request::SortOrder;
 use crate::etcdserverpb::request_op::Request;
-use crate::etcdserverpb::response_op::Response;
 use crate::etcdserverpb::{
-    Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest,
+    DeleteRangeRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest,
 };
 use crate::mvccpb::KeyValue;
 use crate::mvccpb::event::EventType;
 use crate::v3electionpb::{LeaderKey, LeaderResponse};
-
-/// The comparison `create_revision(key) == revision`.
-pub fn created_at(key: &[u8], revision: i64) -> Compare {
-    Compare {
-        result: CompareResult::Equal as i32,
-        target: CompareTarget::Create as i32,
-        key: key.to_vec(),
-        range_end: Vec::new(),
-        target_union: Some(TargetUnion::CreateRevision(revision)),
-    }
-}
-
-/// A put of `key` with `value` on `lease`, as a txn operation.
-pub fn put_op(key: &[u8], value: &[u8], lease: i64) -> RequestOp {
-    RequestOp {
-        request: Some(Request::RequestPut(PutRequest {
-            key: key.to_vec(),
-            value: value.to_vec(),
-            lease,
-            ..Default::default()
-        })),
-    }
-}
-
-/// A range of `request`, as a txn operation.
-pub fn range_op(request: RangeRequest) -> RequestOp {
-    RequestOp {
-        request: Some(Request::RequestRange(request)),
-    }
-}
-
-/// The first key-value of the range answered at `index` of a txn's responses.
-pub fn first_kv(responses: &[crate::etcdserverpb::ResponseOp], index: usize) -> Option<KeyValue> {
-    match responses.get(index)?.response.as_ref()? {
-        Response::ResponseRange(range) => range.kvs.first().cloned(),
-        _ => None,
-    }
-}
 
 /// etcd's `Campaign`: puts the session's key under `name/` (or takes it over if it exists,
 /// proclaiming `value` if it differs) and waits until every key created before it is gone.

@@ -7,7 +7,8 @@
 //! - [`feed`]: [`EventFeed`], the store's committed revisions in order, without gaps;
 //! - [`cancel`]: [`Cancel`], how a waiter learns that its caller went away;
 //! - [`wait`]: etcd's `waitDeletes`;
-//! - [`election`] and [`mutex`]: etcd's `Election` and `Mutex` operations;
+//! - [`election`] and [`mutex`]: etcd's `Election` and `Mutex` operations, built from the
+//!   txn parts of [`ops`];
 //! - [`error`]: [`ConcurrencyError`], the answers these services fail with.
 //!
 //! One difference from etcd 3.5.1, on purpose: a waiter whose own key is deleted (its lease
@@ -23,6 +24,7 @@ pub mod election;
 pub mod error;
 pub mod feed;
 pub mod mutex;
+pub mod ops;
 pub mod wait;
 
 #[cfg(test)]

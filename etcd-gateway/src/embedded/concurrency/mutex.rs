@@ -3,8 +3,8 @@
 
 use super::cancel::Cancel;
 use super::client::KvClient;
-use super::election::{created_at, first_kv, put_op, range_op};
 use super::error::ConcurrencyError;
+use super::ops::{created_at, first_kv, put_op, range_op};
 use super::wait::{WaitEnd, wait_deletes};
 use super::{name_prefix, prefix_end, session_key};
 use crate::embedded::errors::EtcdError;
