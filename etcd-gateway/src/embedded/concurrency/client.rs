@@ -2,8 +2,17 @@
 //! in-process client sends them to its own KV and Lease servers.
 //!
 //! Every step goes through one method here, with the caller's request metadata at hand, so
-//! that the permission checks of an enabled auth store (read on ranges, write on puts and
-//! deletes, as etcd's KV server does them for its in-process client) have one place each.
+//! that the permission checks of an enabled auth store have one place each, as etcd's KV,
+//! Lease and Watch servers make them for the in-process client its v3election and v3lock
+//! servers use (with the caller's token):
+//!
+//! | method | etcd's check |
+//! |---|---|
+//! | [`KvClient::range`] (and `get`, `by_create`) | `IsRangePermitted` on the key or range |
+//! | [`KvClient::txn`] | `IsTxnPermitted`: read on every compare and range, write on every put and delete |
+//! | [`KvClient::delete`] | `IsDeleteRangePermitted` |
+//! | [`KvClient::session_lease`] | none (a lease grant needs no permission) |
+//! | waits on [`KvClient::feed`] | a watch's `IsRangePermitted`, at the wait sites: the blocking key in `wait.rs`, the prefix and the leader's key in `election::observe` |
 
 use std::sync::Arc;
 
