@@ -5,9 +5,10 @@
 //! ```text
 //! server            Embedded: the store and the services, as tonic routes
 //!   services        kv_service  watch_service  lease_service  maintenance_service
-//!                   cluster_service  auth::service  unsupported
-//!                   (+ validate: etcd's request checks)
+//!                   cluster_service  election_service  lock_service  auth::service
+//!                   unsupported  (+ validate: etcd's request checks)
 //!   auth            auth::store: users, roles, tokens, the permission checks services make
+//!   concurrency     etcd's election and mutex recipes on leases, revisions and events
 //!   watch, lease    watcher: watch streams      lease: the Lessor (lease table, expiry)
 //! mvcc              Store (mvcc/store.rs): reads on the published revision, write entry
 //!                   points, history  ──►  writer (mvcc/writer.rs): one thread, batches,
@@ -35,6 +36,9 @@
 //!   writes as etcd's appliers do) and `--quota-backend-bytes`;
 //! - [`auth`]: etcd's auth: [`auth::AuthStore`] (users, roles, permissions persisted in the
 //!   store; tokens; `caller` and the permission checks) and the tonic `Auth` service;
+//! - [`concurrency`], [`election_service`] and [`lock_service`]: etcd's `concurrency`
+//!   package as its v3election and v3lock servers run it, and [`ElectionService`] and
+//!   [`LockService`], the tonic `Election` and `Lock` services (both on the [`Lessor`]);
 //! - [`unsupported`]: the answer of every method not provided yet;
 //! - [`server`]: [`Embedded`], everything above opened from a data directory.
 //!
@@ -45,12 +49,15 @@ pub mod alarm;
 mod apply;
 pub mod auth;
 pub mod cluster_service;
+pub mod concurrency;
+pub mod election_service;
 pub mod errors;
 pub mod key_index;
 pub mod kv_service;
 mod kv_txn;
 pub mod lease;
 pub mod lease_service;
+pub mod lock_service;
 pub mod maintenance_service;
 pub mod mvcc;
 pub mod quota;
@@ -65,10 +72,12 @@ pub mod watcher;
 mod tests;
 
 pub use apply::{LeaseLookup, NoLeases};
+pub use election_service::ElectionService;
 pub use errors::EtcdError;
 pub use kv_service::KvService;
 pub use lease::{LeaseOptions, Lessor};
 pub use lease_service::LeaseService;
+pub use lock_service::LockService;
 pub use mvcc::{History, RevisionEvents, Store, StoreOptions};
 pub use server::Embedded;
 pub use watch_service::WatchService;

@@ -11,15 +11,14 @@ use tonic::service::Routes;
 
 use super::auth::{AuthOptions, AuthService, AuthStore};
 use super::cluster_service::ClusterService;
+use super::election_service::ElectionService;
 use super::errors::EtcdError;
 use super::kv_service::KvService;
 use super::lease_service::LeaseService;
+use super::lock_service::LockService;
 use super::maintenance_service::MaintenanceService;
 use super::mvcc::{DEFAULT_MAX_REQUEST_BYTES, Store, StoreOptions};
-use super::unsupported::Unsupported;
 use super::watch_service::WatchService;
-use crate::v3electionpb::election_server::ElectionServer;
-use crate::v3lockpb::lock_server::LockServer;
 
 /// What etcd allows on top of `--max-request-bytes` for a received gRPC message (its
 /// `grpcOverheadBytes`); larger messages fail with `ResourceExhausted` before being decoded.
@@ -69,7 +68,7 @@ impl Embedded {
             .map_err(|err| anyhow::anyhow!("cannot open the auth store: {err}"))?;
         let auth = Arc::new(auth);
         let routes = routes(&store, &auth, &data_dir, name, client_urls)
-            .context("cannot load the leases of the embedded store")?;
+            .context("cannot load the leases and member attributes of the embedded store")?;
         Ok(Self {
             store,
             auth,
@@ -104,9 +103,8 @@ impl Embedded {
     }
 }
 
-/// etcd's gRPC services on `store`: KV, Watch, Lease and Auth (checked against `auth`),
-/// Maintenance (`Status`) and Cluster (`MemberList`); Election and Lock answer
-/// `Unimplemented`. Loads the persisted leases
+/// etcd's gRPC services on `store`: KV, Watch, Lease, Election, Lock and Auth (checked against
+/// `auth`), Maintenance and Cluster. Loads the persisted leases
 /// and starts their expiry, so it must be called inside a Tokio runtime.
 ///
 /// Like etcd, a received message may be up to `--max-request-bytes` (etcd's default) plus
@@ -127,21 +125,25 @@ pub fn routes(
         .into_server()
         .max_decoding_message_size(max_received);
     let cluster = ClusterService::new(Arc::clone(store), name, client_urls)
+        .with_data_dir(data_dir)
+        .map_err(EtcdError::storage)?
         .into_server()
         .max_decoding_message_size(max_received);
     let watch = WatchService::new(Arc::clone(store))
         .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
-    let lease = LeaseService::open(Arc::clone(store))?
-        .with_auth(Arc::clone(auth))
+    let lease = LeaseService::open(Arc::clone(store))?.with_auth(Arc::clone(auth));
+    let election = ElectionService::new(Arc::clone(lease.lessor()))
         .into_server()
         .max_decoding_message_size(max_received);
+    let lock = LockService::new(Arc::clone(lease.lessor()))
+        .into_server()
+        .max_decoding_message_size(max_received);
+    let lease = lease.into_server().max_decoding_message_size(max_received);
     let auth = AuthService::new(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
-    let election = ElectionServer::new(Unsupported).max_decoding_message_size(max_received);
-    let lock = LockServer::new(Unsupported).max_decoding_message_size(max_received);
     let routes = Routes::new(kv)
         .add_service(maintenance)
         .add_service(cluster)

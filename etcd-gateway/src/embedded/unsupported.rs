@@ -3,23 +3,17 @@
 //! method's gRPC name), which the JSON gateway turns into HTTP 501.
 //!
 //! `unsupported_service!` writes a service's impl with its unsupported methods answering
-//! [`unsupported`], next to the methods it does provide; [`Unsupported`] is the service
-//! behind Election and Lock, which provide none.
+//! [`unsupported`], next to the methods it does provide. Every service of etcd's HTTP API is
+//! provided in full; only the gRPC-only `KV.RangeStream` of etcd's newest API, which etcd 3.5
+//! does not have either, is left.
 
 use std::pin::Pin;
 
 use tonic::Status;
 use tonic::codegen::tokio_stream::Stream;
 
-use crate::v3electionpb::election_server::Election;
-use crate::v3electionpb::{
-    CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest,
-    ProclaimResponse, ResignRequest, ResignResponse,
-};
-use crate::v3lockpb::lock_server::Lock;
-use crate::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
 
-/// The status every unsupported method answers; `method` is its gRPC name (e.g. `AuthEnable`).
+/// The status every unsupported method answers; `method` is its gRPC name (e.g. `RangeStream`).
 pub fn unsupported(method: &str) -> Status {
     Status::unimplemented(format!("embedded backend does not support {method} yet"))
 }
@@ -33,7 +27,7 @@ pub type UnsupportedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + S
 ///
 /// ```ignore
 /// unsupported_service! {
-///     impl Lock for Unsupported {
+///     impl Lock for LockService {
 ///         unary {
 ///             lock(LockRequest) -> LockResponse = "Lock";
 ///         }
@@ -87,30 +81,3 @@ macro_rules! unsupported_service {
 }
 
 pub(crate) use unsupported_service;
-
-/// The `Election` and `Lock` services, with every method answering [`unsupported`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Unsupported;
-
-unsupported_service! {
-    impl Election for Unsupported {
-        unary {
-            campaign(CampaignRequest) -> CampaignResponse = "Campaign";
-            proclaim(ProclaimRequest) -> ProclaimResponse = "Proclaim";
-            leader(LeaderRequest) -> LeaderResponse = "Leader";
-            resign(ResignRequest) -> ResignResponse = "Resign";
-        }
-        streaming {
-            observe(LeaderRequest) -> ObserveStream<LeaderResponse> = "Observe";
-        }
-    }
-}
-
-unsupported_service! {
-    impl Lock for Unsupported {
-        unary {
-            lock(LockRequest) -> LockResponse = "Lock";
-            unlock(UnlockRequest) -> UnlockResponse = "Unlock";
-        }
-    }
-}
