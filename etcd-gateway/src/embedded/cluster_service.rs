@@ -14,8 +14,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 
+use super::auth::AuthStore;
+use super::errors::EtcdError;
 use super::mvcc::Store;
 use crate::etcdserverpb::cluster_server::{Cluster, ClusterServer};
 use crate::etcdserverpb::{
@@ -59,6 +62,8 @@ pub struct ClusterService {
     peer_urls: Arc<Mutex<Vec<String>>>,
     /// Where updated peer URLs are kept, if anywhere.
     peer_urls_file: Option<PathBuf>,
+    /// The auth store membership changes are checked against, if any.
+    auth: Option<Arc<AuthStore>>,
 }
 
 impl ClusterService {
@@ -71,6 +76,23 @@ impl ClusterService {
             client_urls,
             peer_urls: Arc::new(Mutex::new(vec![DEFAULT_PEER_URL.to_owned()])),
             peer_urls_file: None,
+            auth: None,
+        }
+    }
+
+    /// Requires the `root` role for membership changes while `auth` is enabled, as etcd's
+    /// `checkMembershipOperationPermission` does.
+    pub fn with_auth(mut self, auth: Arc<AuthStore>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// etcd's membership permission check: the caller of a request with `metadata` must have
+    /// the `root` role (anyone while auth is disabled).
+    fn check_admin(&self, metadata: &MetadataMap) -> Result<(), EtcdError> {
+        match &self.auth {
+            Some(auth) => auth.is_admin_permitted(&auth.caller(metadata)?),
+            None => Ok(()),
         }
     }
 
@@ -177,9 +199,10 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        if !valid_member_urls(&request.into_inner().peer_ur_ls) {
+        if !valid_member_urls(&request.get_ref().peer_ur_ls) {
             return Err(Status::new(Code::InvalidArgument, MEMBER_BAD_URLS));
         }
+        self.check_admin(request.metadata())?;
         Err(Status::new(Code::FailedPrecondition, CANNOT_ADD))
     }
 
@@ -187,6 +210,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.check_admin(request.metadata())?;
         self.check_member(request.into_inner().id)?;
         Err(Status::new(Code::Unknown, NOT_ENOUGH_STARTED))
     }
@@ -195,6 +219,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.check_admin(request.metadata())?;
         let request = request.into_inner();
         self.check_member(request.id)?;
         // etcd 3.5.1 stores the URLs as given, without checking them.
@@ -220,6 +245,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.check_admin(request.metadata())?;
         self.check_member(request.into_inner().id)?;
         Err(Status::new(Code::FailedPrecondition, MEMBER_NOT_LEARNER))
     }

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::concurrency::cancel::detached;
 use super::concurrency::{ConcurrencyError, KvClient, election};
+use super::auth::AuthStore;
 use super::lease::Lessor;
 use crate::v3electionpb::election_server::{Election, ElectionServer};
 use crate::v3electionpb::{
@@ -23,12 +24,20 @@ const OBSERVE_BUFFER: usize = 16;
 #[derive(Clone, Debug)]
 pub struct ElectionService {
     lessor: Arc<Lessor>,
+    auth: Option<Arc<AuthStore>>,
 }
 
 impl ElectionService {
     /// The service on `lessor` and its store.
     pub fn new(lessor: Arc<Lessor>) -> Self {
-        Self { lessor }
+        Self { lessor, auth: None }
+    }
+
+    /// Checks every KV step against `auth`, with the caller's token, as etcd's KV server
+    /// checks the steps of its in-process client.
+    pub fn with_auth(mut self, auth: Arc<AuthStore>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// The tonic server of this service.
@@ -38,6 +47,7 @@ impl ElectionService {
 
     fn client<T>(&self, request: &Request<T>) -> KvClient {
         KvClient::new(Arc::clone(&self.lessor), request.metadata().clone())
+            .with_auth(self.auth.clone())
     }
 }
 

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::concurrency::cancel::detached;
 use super::concurrency::{KvClient, mutex};
+use super::auth::AuthStore;
 use super::lease::Lessor;
 use crate::v3lockpb::lock_server::{Lock, LockServer};
 use crate::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
@@ -14,12 +15,20 @@ use crate::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
 #[derive(Clone, Debug)]
 pub struct LockService {
     lessor: Arc<Lessor>,
+    auth: Option<Arc<AuthStore>>,
 }
 
 impl LockService {
     /// The service on `lessor` and its store.
     pub fn new(lessor: Arc<Lessor>) -> Self {
-        Self { lessor }
+        Self { lessor, auth: None }
+    }
+
+    /// Checks every KV step against `auth`, with the caller's token, as etcd's KV server
+    /// checks the steps of its in-process client.
+    pub fn with_auth(mut self, auth: Arc<AuthStore>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// The tonic server of this service.
@@ -29,6 +38,7 @@ impl LockService {
 
     fn client<T>(&self, request: &Request<T>) -> KvClient {
         KvClient::new(Arc::clone(&self.lessor), request.metadata().clone())
+            .with_auth(self.auth.clone())
     }
 }
 

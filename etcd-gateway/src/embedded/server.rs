@@ -127,6 +127,7 @@ pub fn routes(
     let cluster = ClusterService::new(Arc::clone(store), name, client_urls)
         .with_data_dir(data_dir)
         .map_err(EtcdError::storage)?
+        .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
     let watch = WatchService::new(Arc::clone(store))
@@ -135,9 +136,11 @@ pub fn routes(
         .max_decoding_message_size(max_received);
     let lease = LeaseService::open(Arc::clone(store))?.with_auth(Arc::clone(auth));
     let election = ElectionService::new(Arc::clone(lease.lessor()))
+        .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
     let lock = LockService::new(Arc::clone(lease.lessor()))
+        .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
     let lease = lease.into_server().max_decoding_message_size(max_received);

@@ -11,8 +11,12 @@
 //! | [`KvClient::range`] (and `get`, `by_create`) | `IsRangePermitted` on the key or range |
 //! | [`KvClient::txn`] | `IsTxnPermitted`: read on every compare and range, write on every put and delete |
 //! | [`KvClient::delete`] | `IsDeleteRangePermitted` |
-//! | [`KvClient::session_lease`] | none (a lease grant needs no permission) |
-//! | waits on [`KvClient::feed`] | a watch's `IsRangePermitted`, at the wait sites: the blocking key in `wait.rs`, the prefix and the leader's key in `election::observe` |
+//! | [`KvClient::session_lease`] | none (a lease grant needs only a valid token) |
+//! | waits on [`KvClient::feed`] | none of their own: etcd's watch checks `IsRangePermitted` on keys the wait has just read with a checked range of the same prefix |
+//!
+//! The checks run when the client has an auth store ([`KvClient::with_auth`]); a token that is
+//! not valid fails each step with `etcdserver: invalid auth token`, as etcd's in-process client
+//! would.
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use tonic::metadata::MetadataMap;
 
 use super::feed::EventFeed;
 use super::{SESSION_TTL, prefix_end};
+use crate::embedded::auth::{AuthStore, Caller};
 use crate::embedded::errors::EtcdError;
 use crate::embedded::lease::Lessor;
 use crate::embedded::mvcc::Store;
@@ -35,6 +40,7 @@ pub struct KvClient {
     store: Arc<Store>,
     lessor: Arc<Lessor>,
     metadata: MetadataMap,
+    auth: Option<Arc<AuthStore>>,
 }
 
 impl KvClient {
@@ -44,6 +50,21 @@ impl KvClient {
             store: Arc::clone(lessor.store()),
             lessor,
             metadata,
+            auth: None,
+        }
+    }
+
+    /// Checks every step against `auth` with the request's token (no checks when `None`).
+    pub fn with_auth(mut self, auth: Option<Arc<AuthStore>>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The auth store and the caller of this client's request, when steps are checked.
+    fn caller(&self) -> Result<Option<(&AuthStore, Caller)>, EtcdError> {
+        match &self.auth {
+            Some(auth) => Ok(Some((auth, auth.caller(&self.metadata)?))),
+            None => Ok(None),
         }
     }
 
@@ -59,6 +80,9 @@ impl KvClient {
 
     /// etcd's Range, with a full header.
     pub fn range(&self, request: &RangeRequest) -> Result<RangeResponse, EtcdError> {
+        if let Some((auth, caller)) = self.caller()? {
+            auth.check_range(&caller, request)?;
+        }
         let mut response = self.store.range(request)?;
         self.store.fill_header(&mut response.header);
         Ok(response)
@@ -67,6 +91,9 @@ impl KvClient {
     /// etcd's Txn (checked as etcd's KV server checks it), with a full header.
     pub async fn txn(&self, request: TxnRequest) -> Result<TxnResponse, EtcdError> {
         check_txn(&request, DEFAULT_MAX_TXN_OPS)?;
+        if let Some((auth, caller)) = self.caller()? {
+            auth.check_txn(&caller, &request)?;
+        }
         let mut response = self.store.txn(request).await?;
         self.store.fill_header(&mut response.header);
         Ok(response)
@@ -79,6 +106,9 @@ impl KvClient {
             ..Default::default()
         };
         check_delete_request(&request)?;
+        if let Some((auth, caller)) = self.caller()? {
+            auth.check_delete(&caller, &request)?;
+        }
         let mut response = self.store.delete_range(request).await?;
         self.store.fill_header(&mut response.header);
         Ok(response)
@@ -90,6 +120,7 @@ impl KvClient {
         if lease != 0 {
             return Ok(lease);
         }
+        self.caller()?;
         let (id, _ttl, _rev) = self.lessor.grant(0, SESSION_TTL).await?;
         Ok(id)
     }
