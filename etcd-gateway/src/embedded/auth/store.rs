@@ -180,6 +180,20 @@ impl AuthStore {
         check_admin(&state, caller)
     }
 
+    /// The check of etcd's maintenance server before Defragment, Snapshot, Hash and HashKV
+    /// (`authMaintenanceServer.isAuthenticated`): the caller of a request with `metadata` has
+    /// the `root` role (anyone while auth is disabled). etcd returns the auth package's own
+    /// errors there, unconverted, so they reach clients with code Unknown and `auth: ...`
+    /// messages (e.g. `auth: permission denied`, HTTP 500 through the gateway).
+    pub fn check_maintenance_admin(&self, metadata: &MetadataMap) -> Result<(), tonic::Status> {
+        self.caller(metadata)
+            .and_then(|caller| self.is_admin_permitted(&caller))
+            .map_err(|err| match auth_package_message(&err) {
+                Some(message) => tonic::Status::unknown(message),
+                None => err.into(),
+            })
+    }
+
     /// The check etcd does after a read (`doSerialize`): the auth store must not have changed
     /// since the caller's token was read.
     pub fn check_unchanged(&self, caller: &Caller) -> Result<(), EtcdError> {
@@ -282,6 +296,18 @@ fn check_admin(state: &AuthState, caller: &Caller) -> Result<(), EtcdError> {
         return Err(EtcdError::PermissionDenied);
     }
     Ok(())
+}
+
+/// The message etcd 3.5.1's auth package (`server/auth/store.go`) gives `err`, for the errors
+/// an admin check can end with.
+fn auth_package_message(err: &EtcdError) -> Option<&'static str> {
+    Some(match err {
+        EtcdError::InvalidAuthToken => "auth: invalid auth token",
+        EtcdError::UserEmpty => "auth: user name is empty",
+        EtcdError::UserNotFound => "auth: user not found",
+        EtcdError::PermissionDenied => "auth: permission denied",
+        _ => return None,
+    })
 }
 
 /// The TTL of simple tokens etcd uses by default (`--auth-token-ttl`).
