@@ -67,21 +67,25 @@ async fn renew(
     mut stopped: oneshot::Receiver<()>,
 ) {
     let (requests, queue) = mpsc::channel(QUEUE);
-    let mut responses = match client.lease_keep_alive(ReceiverStream::new(queue)).await {
+    // etcd answers the stream's headers with its first answer: renew every lease once now,
+    // so the stream opens at once.
+    let start = Instant::now();
+    let mut due: Vec<(i64, Duration, Instant)> = leases
+        .into_iter()
+        .map(|(id, ttl)| (id, Duration::from_secs(ttl.max(1) as u64) / 3, start))
+        .collect();
+    send_due(&requests, &mut due);
+    let opened = tokio::select! {
+        _ = &mut stopped => return,
+        opened = client.lease_keep_alive(ReceiverStream::new(queue)) => opened,
+    };
+    let mut responses = match opened {
         Ok(response) => response.into_inner(),
         Err(status) => {
             tracing::warn!(%status, "cannot keep the target's leases alive");
             return;
         }
     };
-    let start = Instant::now();
-    let mut due: Vec<(i64, Duration, Instant)> = leases
-        .into_iter()
-        .map(|(id, ttl)| {
-            let every = Duration::from_secs(ttl.max(1) as u64) / 3;
-            (id, every, start + every)
-        })
-        .collect();
     let mut ticks = tokio::time::interval(TICK);
     loop {
         tokio::select! {
@@ -95,19 +99,31 @@ async fn renew(
                 None => return,
             },
             _ = ticks.tick() => {
-                let now = Instant::now();
-                for (id, every, next) in &mut due {
-                    if *next > now {
-                        continue;
-                    }
-                    match requests.try_send(LeaseKeepAliveRequest { id: *id }) {
-                        Ok(()) => *next = now + *every,
-                        // The stream is behind: the rest waits for the next tick.
-                        Err(mpsc::error::TrySendError::Full(_)) => break,
-                        Err(mpsc::error::TrySendError::Closed(_)) => return,
-                    }
+                if !send_due(&requests, &mut due) {
+                    return;
                 }
             }
         }
     }
+}
+
+/// Queues a renewal of each lease whose time has come, as far as the queue has room; false
+/// once the stream is gone.
+fn send_due(
+    requests: &mpsc::Sender<LeaseKeepAliveRequest>,
+    due: &mut [(i64, Duration, Instant)],
+) -> bool {
+    let now = Instant::now();
+    for (id, every, next) in due {
+        if *next > now {
+            continue;
+        }
+        match requests.try_send(LeaseKeepAliveRequest { id: *id }) {
+            Ok(()) => *next = now + *every,
+            // The stream is behind: the rest waits for the next tick.
+            Err(mpsc::error::TrySendError::Full(_)) => break,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        }
+    }
+    true
 }
