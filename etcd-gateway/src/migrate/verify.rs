@@ -275,3 +275,64 @@ impl<'a> TargetPages<'a> {
         Ok(self.page.pop_front())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Verified;
+    use crate::mvccpb::KeyValue;
+
+    fn kv(key: &str, value: &str, lease: i64) -> KeyValue {
+        KeyValue {
+            key: key.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec(),
+            lease,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn differences_fail_the_verification_and_are_listed() {
+        let mut verified = Verified {
+            source_keys: 3,
+            target_keys: 3,
+            ..Verified::default()
+        };
+        super::compare(&mut verified, &kv("a", "1", 0), &kv("a", "1", 0));
+        super::compare(&mut verified, &kv("b", "1", 0), &kv("b", "22", 0));
+        super::compare(&mut verified, &kv("c", "1", 7), &kv("c", "1", 0));
+        assert_eq!((verified.equal, verified.different), (1, 2));
+        assert_eq!(
+            verified.to_string(),
+            "verification FAILED: source 3 keys, target 3 keys; 1 equal, 0 missing, 2 \
+             different, 0 unexpected; 0 leases missing\n  \"b\": value differs (1 bytes here, \
+             2 bytes on the target)\n  \"c\": lease differs (7 here, 0 on the target)"
+        );
+        assert_eq!(
+            verified.into_result().unwrap_err().to_string(),
+            "verification failed: 0 missing, 2 different, 0 unexpected keys, 0 missing leases \
+             on the target"
+        );
+    }
+
+    #[test]
+    fn keys_of_the_target_fail_only_without_force() {
+        let verified = Verified {
+            source_keys: 1,
+            target_keys: 2,
+            equal: 1,
+            extra: 1,
+            ..Verified::default()
+        };
+        assert!(!verified.is_ok());
+        let forced = Verified {
+            force: true,
+            ..verified
+        };
+        assert_eq!(
+            forced.to_string(),
+            "verified: 1 of 1 keys equal on both sides (values and leases); the target holds 1 \
+             keys of its own"
+        );
+        assert!(forced.into_result().is_ok());
+    }
+}
