@@ -96,3 +96,15 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     }
     vec![0]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_ends_as_etcd_computes_them() {
+        assert_eq!(prefix_end(b"bench/put/"), b"bench/put0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), [0]);
+    }
+}

@@ -338,11 +338,12 @@ fn ratios(measurements: &[Measurement]) -> Vec<(&'static str, Option<f64>, Optio
     out
 }
 
-/// Per scenario run on both: the embedded store's req/s over etcd's gateway's.
+/// Per scenario run on both (with requests served): the embedded store's req/s over etcd's
+/// gateway's.
 fn embedded_ratios(measurements: &[Measurement]) -> Vec<(&'static str, f64)> {
     measurements
         .iter()
-        .filter(|m| m.target == Target::Embedded.label())
+        .filter(|m| m.target == Target::Embedded.label() && m.rps > 0.0)
         .filter_map(|m| {
             let theirs = find(measurements, m.scenario, Target::EtcdGateway)?;
             (theirs.rps > 0.0).then(|| (m.scenario, m.rps / theirs.rps))
@@ -368,13 +369,14 @@ impl AuthCost {
     }
 }
 
-/// Per scenario run with authentication: the cost on each target measured both ways.
+/// Per scenario run with authentication: the cost on each target measured both ways (with
+/// requests served).
 fn auth_costs(measurements: &[Measurement]) -> Vec<AuthCost> {
     let mut out: Vec<AuthCost> = Vec::new();
     for unary in [Unary::RangeAuth, Unary::PutAuth] {
         let plain = unary.without_auth().name();
         let kept = |target: Target| {
-            let with = find(measurements, unary.name(), target)?;
+            let with = find(measurements, unary.name(), target).filter(|m| m.rps > 0.0)?;
             let without = find(measurements, plain, target).filter(|m| m.rps > 0.0)?;
             Some(with.rps / without.rps)
         };
