@@ -249,3 +249,77 @@ fn a_directory_without_a_store_is_refused() {
     );
     assert!(!dir.path().join("db").exists(), "nothing is created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrates_into_a_cluster_with_authentication_as_the_user_given() {
+    let dir = tempfile::Builder::new()
+        .prefix("etcd-gw-test-migrate-")
+        .tempdir()
+        .expect("create temp dir");
+    let data_dir = dir.path().join("data");
+    let data = data_dir_arg(&data_dir);
+    let gateway_args = ["--data-dir", data, "--name", "g1"];
+    let (etcd, gateway) = tokio::join!(
+        Etcd::start(EtcdVersion::V3_5),
+        Gateway::start_with_args(&gateway_args)
+    );
+    post(
+        &gateway.addr,
+        "/v3/lease/grant",
+        json!({"ID": LEASE.to_string(), "TTL": LEASE_TTL.to_string()}),
+    )
+    .await;
+    put(&gateway.addr, b"k1", b"v1", LEASE).await;
+    put(&gateway.addr, b"k2", b"v2", 0).await;
+    drop(gateway);
+
+    // etcd's documented setup: root with role root, then authentication on.
+    let addr = etcd.addr();
+    post(
+        &addr,
+        "/v3/auth/user/add",
+        json!({"name": "root", "password": "rootpw"}),
+    )
+    .await;
+    post(&addr, "/v3/auth/role/add", json!({"name": "root"})).await;
+    post(
+        &addr,
+        "/v3/auth/user/grant",
+        json!({"user": "root", "role": "root"}),
+    )
+    .await;
+    post(&addr, "/v3/auth/enable", json!({})).await;
+    let to = etcd.client_url();
+
+    // etcd 3.5.1 server/etcdserver/api/v3rpc/rpctypes: ErrGRPCUserEmpty.
+    let out = migrate(&["--data-dir", data, "--to", &to]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("Error: cannot count the keys of {to}\n"))
+            && stderr.contains("etcdserver: user name is empty"),
+        "{stderr}"
+    );
+    // ErrGRPCAuthFailed.
+    let out = migrate(&["--data-dir", data, "--to", &to, "--user", "root:wrong"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot authenticate as \"root\"")
+            && stderr.contains("etcdserver: authentication failed, invalid user ID or password"),
+        "{stderr}"
+    );
+
+    let out = migrate(&["--data-dir", data, "--to", &to, "--user", "root:rootpw"]);
+    assert!(
+        out.status.success(),
+        "migrate failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout)
+            .ends_with("verified: 2 of 2 keys equal on both sides (values and leases)\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}

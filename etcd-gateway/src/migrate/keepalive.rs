@@ -9,8 +9,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::codegen::tokio_stream::StreamExt;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
+use super::target::Connection;
 use crate::etcdserverpb::LeaseKeepAliveRequest;
 use crate::etcdserverpb::lease_client::LeaseClient;
 
@@ -38,7 +38,7 @@ impl KeepAlive {
     /// Renews each of `leases` (id, TTL in seconds) every third of its TTL, over one
     /// keep-alive stream of `client`. A failed stream is logged and not retried: the leases
     /// then live their full TTL from the last renewal.
-    pub fn start(client: LeaseClient<Channel>, leases: Vec<(i64, i64)>) -> Self {
+    pub fn start(client: LeaseClient<Connection>, leases: Vec<(i64, i64)>) -> Self {
         if leases.is_empty() {
             return Self::none();
         }
@@ -62,7 +62,7 @@ impl KeepAlive {
 }
 
 async fn renew(
-    mut client: LeaseClient<Channel>,
+    mut client: LeaseClient<Connection>,
     leases: Vec<(i64, i64)>,
     mut stopped: oneshot::Receiver<()>,
 ) {

@@ -87,6 +87,11 @@ pub struct MigrateArgs {
     /// Private key (PEM) of --cert.
     #[arg(long, requires = "cert")]
     pub key: Option<PathBuf>,
+
+    /// `name:password` of a user of the target allowed to read and write every key (e.g.
+    /// `root`), for a cluster with authentication on (as etcdctl's `--user`).
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 /// Runs the migration described by `args`: copy, then verify. Fails (and so the binary exits

@@ -3,13 +3,17 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::{MigrateArgs, PAGE_SIZE};
+use crate::etcdserverpb::auth_client::AuthClient;
 use crate::etcdserverpb::kv_client::KvClient;
 use crate::etcdserverpb::lease_client::LeaseClient;
 use crate::etcdserverpb::maintenance_client::MaintenanceClient;
-use crate::etcdserverpb::{RangeRequest, StatusRequest};
+use crate::etcdserverpb::{AuthenticateRequest, RangeRequest, StatusRequest};
 use crate::mvccpb::KeyValue;
 use crate::tls::{TlsArgs, UpstreamTls};
 use crate::upstream::EndpointOptions;
@@ -18,10 +22,30 @@ use crate::upstream::endpoint::endpoint;
 /// Interval of HTTP/2 keepalive pings to the member.
 const KEEPALIVE_TIME: Duration = Duration::from_secs(10);
 
+/// A connection to the target whose requests carry the auth token, if any.
+pub type Connection = InterceptedService<Channel, Token>;
+
+/// Adds the `token` metadata etcd reads an auth token from (as etcdctl sends it).
+#[derive(Clone, Debug, Default)]
+pub struct Token(Option<AsciiMetadataValue>);
+
+impl Interceptor for Token {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("token", token.clone());
+        }
+        Ok(request)
+    }
+}
+
 /// The member of the target cluster the migration talks to (etcd replicates to the others).
 pub struct Target {
     url: String,
     channel: Channel,
+    token: Token,
     request_timeout: Duration,
 }
 
@@ -53,7 +77,12 @@ impl Target {
         let mut failures = Vec::new();
         for url in urls {
             match Self::connect_one(url, &options, args.request_timeout).await {
-                Ok(target) => return Ok(target),
+                Ok(mut target) => {
+                    if let Some(user) = &args.user {
+                        target.authenticate(user).await?;
+                    }
+                    return Ok(target);
+                }
                 Err(err) => failures.push(format!("{url}: {err:#}")),
             }
         }
@@ -77,8 +106,28 @@ impl Target {
         Ok(Self {
             url: url.to_owned(),
             channel,
+            token: Token::default(),
             request_timeout,
         })
+    }
+
+    /// Authenticates as `user` (`name:password`); every later request carries the token.
+    async fn authenticate(&mut self, user: &str) -> Result<()> {
+        let (name, password) = user
+            .split_once(':')
+            .context("--user expects name:password")?;
+        let response = AuthClient::new(self.channel.clone())
+            .authenticate(AuthenticateRequest {
+                name: name.to_owned(),
+                password: password.to_owned(),
+            })
+            .await
+            .with_context(|| format!("cannot authenticate as {name:?} on {}", self.url))?;
+        let token = response.into_inner().token;
+        let token = AsciiMetadataValue::try_from(token.as_str())
+            .context("the target answered an auth token that is not ASCII")?;
+        self.token = Token(Some(token));
+        Ok(())
     }
 
     /// The member's URL, as given.
@@ -87,13 +136,14 @@ impl Target {
     }
 
     /// The KV client.
-    pub fn kv(&self) -> KvClient<Channel> {
-        KvClient::new(self.channel.clone()).max_decoding_message_size(usize::MAX)
+    pub fn kv(&self) -> KvClient<Connection> {
+        KvClient::with_interceptor(self.channel.clone(), self.token.clone())
+            .max_decoding_message_size(usize::MAX)
     }
 
     /// The Lease client.
-    pub fn lease(&self) -> LeaseClient<Channel> {
-        LeaseClient::new(self.channel.clone())
+    pub fn lease(&self) -> LeaseClient<Connection> {
+        LeaseClient::with_interceptor(self.channel.clone(), self.token.clone())
     }
 
     /// The deadline of each request.
