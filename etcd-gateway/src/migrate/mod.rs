@@ -124,3 +124,46 @@ pub async fn run(args: MigrateArgs) -> Result<()> {
     println!("{verified}");
     verified.into_result()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
+    use crate::config::{Command, Config};
+
+    #[test]
+    fn migrate_is_a_subcommand_with_its_own_flags() {
+        let config = Config::try_parse_from([
+            "etcd-gateway",
+            "migrate",
+            "--data-dir",
+            "old.etcd",
+            "--to",
+            "http://a:2379,http://b:2379",
+            "--max-txn-ops",
+            "64",
+        ])
+        .unwrap();
+        let Some(Command::Migrate(args)) = config.command else {
+            panic!("expected the migrate command, found {:?}", config.command);
+        };
+        assert_eq!(args.data_dir, PathBuf::from("old.etcd"));
+        assert_eq!(args.to, ["http://a:2379", "http://b:2379"]);
+        assert_eq!(args.max_txn_ops, 64);
+        assert_eq!(args.max_request_bytes, super::DEFAULT_MAX_REQUEST_BYTES);
+        assert!(!args.force);
+        assert!(args.user.is_none());
+
+        let err =
+            Config::try_parse_from(["etcd-gateway", "migrate", "--data-dir", "d"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(
+            Config::try_parse_from(["etcd-gateway"])
+                .unwrap()
+                .command
+                .is_none()
+        );
+    }
+}
