@@ -113,7 +113,7 @@ async fn copy_keys(
         send(target, txn).await?;
     }
     bar.set_position(keys);
-    bar.finish();
+    bar.finish_and_clear();
     Ok((keys, keys_with_lease))
 }
 

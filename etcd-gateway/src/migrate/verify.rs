@@ -156,7 +156,7 @@ pub async fn verify(source: &Source, target: &Target, force: bool) -> Result<Ver
             },
         }
     }
-    bar.finish();
+    bar.finish_and_clear();
     check_leases(source, target, &mut verified).await?;
     Ok(verified)
 }
