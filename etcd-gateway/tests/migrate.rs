@@ -245,6 +245,15 @@ async fn migrates_the_latest_revision_with_leases_into_etcd_3_5_and_verifies_it(
         "{}",
         text(&out.stdout)
     );
+    // The lease reused by the second copy is still there once the command has exited.
+    let lease = post(
+        &addr,
+        "/v3/lease/timetolive",
+        json!({"ID": LEASE.to_string()}),
+    )
+    .await;
+    let ttl: i64 = lease["TTL"].as_str().expect("TTL").parse().unwrap();
+    assert!(ttl > 0, "{lease}");
 }
 
 #[test]
