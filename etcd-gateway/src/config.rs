@@ -79,6 +79,18 @@ pub struct Config {
     /// Auth of the embedded store: token type, token TTL, bcrypt cost.
     #[command(flatten)]
     pub auth: crate::embedded::auth::AuthArgs,
+
+    /// A one-off command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands run instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Copy the embedded store of a data directory into a real etcd cluster, then verify the
+    /// copy (the gateway must not be running on that directory).
+    Migrate(crate::migrate::MigrateArgs),
 }
 
 impl Config {

@@ -4,8 +4,8 @@
 //! [`generated`]); [`gateway_runtime`] does the HTTP work; this crate adds configuration,
 //! the backends ([`backend`]: the [`upstream`] connection, or the [`embedded`] store whose
 //! gRPC services are also served natively, see [`serve`]) and etcd's `/version` and `/health`
-//! endpoints, Prometheus [`metrics`] at `/metrics`, the [`logging`] setup, and [`tls`] on both
-//! sides.
+//! endpoints, Prometheus [`metrics`] at `/metrics`, the [`logging`] setup, [`tls`] on both
+//! sides, and the [`migrate`] command (embedded store to a real etcd cluster).
 #![deny(missing_docs)]
 
 pub mod backend;
@@ -14,6 +14,7 @@ pub mod docs;
 pub mod embedded;
 pub mod logging;
 pub mod metrics;
+pub mod migrate;
 #[rustfmt::skip]
 pub mod generated;
 pub mod resume;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -20,7 +20,14 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Measures `scenario` against the JSON gateway at `addr`, connecting every worker first
 /// (a connection that fails now is retried, and counted, by the worker's first request).
-pub async fn measure(addr: SocketAddr, scenario: Unary, load: &Load) -> Result<Tally> {
+/// With a `token`, every request carries it in `Authorization`, as etcd's gateway expects.
+pub async fn measure(
+    addr: SocketAddr,
+    scenario: Unary,
+    load: &Load,
+    token: Option<&str>,
+) -> Result<Tally> {
+    let token = token.map(HeaderValue::from_str).transpose()?;
     let mut callers = Vec::with_capacity(load.concurrency);
     for worker in 0..load.concurrency {
         callers.push(HttpCaller {
@@ -28,10 +35,31 @@ pub async fn measure(addr: SocketAddr, scenario: Unary, load: &Load) -> Result<T
             host: HeaderValue::from_str(&addr.to_string())?,
             path: Uri::from_static(scenario.http_path()),
             body: scenario.http_body(worker),
+            token: token.clone(),
             conn: connect(addr).await.ok(),
         });
     }
     load::drive(callers, load).await
+}
+
+/// Sends one POST with a JSON `body` (and `token` in `Authorization`) on a fresh connection
+/// and returns the status and the whole body.
+pub async fn post(
+    addr: SocketAddr,
+    path: &str,
+    body: String,
+    token: Option<&str>,
+) -> Result<(StatusCode, Bytes)> {
+    let mut conn = connect(addr).await?;
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(HOST, addr.to_string())
+        .header(CONTENT_TYPE, JSON);
+    if let Some(token) = token {
+        request = request.header(AUTHORIZATION, token);
+    }
+    exchange_all(&mut conn, request.body(Full::new(Bytes::from(body)))?).await
 }
 
 /// Sends one GET on a fresh connection and returns the status and the whole body.
@@ -42,6 +70,14 @@ pub async fn get(addr: SocketAddr, path: &'static str) -> Result<(StatusCode, By
         .uri(Uri::from_static(path))
         .header(HOST, addr.to_string())
         .body(Full::new(Bytes::new()))?;
+    exchange_all(&mut conn, request).await
+}
+
+/// Sends `request` and reads the whole response.
+async fn exchange_all(
+    conn: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes)> {
     let response = conn.send_request(request).await?;
     let status = response.status();
     Ok((status, response.into_body().collect().await?.to_bytes()))
@@ -57,6 +93,8 @@ struct HttpCaller {
     path: Uri,
     /// The JSON request body.
     body: Bytes,
+    /// The `Authorization` header: an auth token, with authentication on.
+    token: Option<HeaderValue>,
     /// The open connection; `None` after a transport failure, reopened by the next request.
     conn: Option<SendRequest<Full<Bytes>>>,
 }
@@ -67,12 +105,15 @@ impl Caller for HttpCaller {
             Some(conn) => conn,
             None => self.conn.insert(connect(self.addr).await?),
         };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(self.path.clone())
             .header(HOST, self.host.clone())
-            .header(CONTENT_TYPE, JSON)
-            .body(Full::new(self.body.clone()))?;
+            .header(CONTENT_TYPE, JSON);
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, token.clone());
+        }
+        let request = request.body(Full::new(self.body.clone()))?;
         let response = match exchange(conn, request).await {
             Ok(response) => response,
             Err(err) => {

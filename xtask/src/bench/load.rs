@@ -53,6 +53,14 @@ impl Tally {
         }
     }
 
+    /// The tally of a run that could not start, for `reason`.
+    pub fn failed(reason: String) -> Self {
+        let mut tally = Tally::new();
+        tally.errors = 1;
+        tally.first_error = Some(reason);
+        tally
+    }
+
     /// Adds another worker's tally.
     fn merge(&mut self, other: Tally) -> Result<()> {
         self.latency.add(&other.latency)?;

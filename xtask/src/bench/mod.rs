@@ -4,7 +4,12 @@
 //! Everything runs on this machine: etcd, our gateway and the load generator share its cores,
 //! so the numbers compare the targets with each other rather than measure their absolute limits.
 //! etcd and the embedded store keep their data in temporary directories on the same disk.
+//!
+//! The scenarios with authentication (`range-auth`, `put-auth`) run on a second etcd and a
+//! second embedded store, where [`auth`] turned authentication on; comparing them with `range`
+//! and `put` gives the cost of the permission checks on each.
 
+mod auth;
 mod binaries;
 mod grpc;
 mod http;
@@ -15,14 +20,15 @@ mod report;
 mod scenario;
 mod watch;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use self::load::Load;
+use self::load::{Load, Tally};
 use self::process::{Etcd, Gateway};
 use self::report::{Measurement, Results, Settings, WatchMeasurement};
-use self::scenario::{Scenario, Target};
+use self::scenario::{Scenario, Target, Unary};
 use self::watch::{Pids, WatchLoad};
 
 /// Benchmark options.
@@ -43,8 +49,14 @@ pub struct Args {
     /// Load-generator runtime threads (default: the number of cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Scenarios to run, comma-separated (put-serial: on etcd-gateway and embedded only).
-    #[arg(long, value_delimiter = ',', default_values = ["range", "put", "put-serial", "watch"])]
+    /// Scenarios to run, comma-separated (put-serial, range-auth and put-auth: on
+    /// etcd-gateway and embedded only; the auth scenarios on servers of their own with
+    /// authentication on).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values = ["range", "put", "put-serial", "watch", "range-auth", "put-auth"]
+    )]
     scenarios: Vec<Scenario>,
     /// Watch scenario: concurrent HTTP watch streams per gateway, one connection each.
     #[arg(long, default_value_t = 1000)]
@@ -168,6 +180,19 @@ async fn measure_all(
     };
     let channels = grpc::connect(&etcd.client_url(), args.grpc_channels).await?;
     grpc::seed(&channels[0]).await?;
+    let auth_scenarios = args
+        .scenarios
+        .iter()
+        .filter_map(|scenario| scenario.unary())
+        .any(Unary::with_auth);
+    let etcd_auth = match auth_scenarios && args.targets.contains(&Target::EtcdGateway) {
+        true => Some(Secured::etcd(etcd_bin).await?),
+        false => None,
+    };
+    let embedded_auth = match auth_scenarios && args.targets.contains(&Target::Embedded) {
+        true => Some(Secured::embedded(&gateway_bin).await?),
+        false => None,
+    };
     report::print_header(settings);
 
     let watch_load = WatchLoad {
@@ -209,20 +234,28 @@ async fn measure_all(
                 duration: args.duration,
             };
             let tally = match target {
-                Target::EtcdGateway => http::measure(etcd.client_addr(), unary, &load).await?,
+                Target::EtcdGateway if unary.with_auth() => {
+                    Secured::measure(etcd_auth.as_ref(), unary, &load).await?
+                }
+                Target::Embedded if unary.with_auth() => {
+                    Secured::measure(embedded_auth.as_ref(), unary, &load).await?
+                }
+                Target::EtcdGateway => {
+                    http::measure(etcd.client_addr(), unary, &load, None).await?
+                }
                 Target::Ours => {
                     let addr = gateway
                         .as_ref()
                         .context("our gateway is not running")?
                         .addr();
-                    http::measure(addr, unary, &load).await?
+                    http::measure(addr, unary, &load, None).await?
                 }
                 Target::Embedded => {
                     let addr = embedded
                         .as_ref()
                         .context("the embedded gateway is not running")?
                         .addr();
-                    http::measure(addr, unary, &load).await?
+                    http::measure(addr, unary, &load, None).await?
                 }
                 Target::Grpc => grpc::measure(&channels, unary, &load).await?,
             };
@@ -236,6 +269,65 @@ async fn measure_all(
         }
     }
     Ok(results)
+}
+
+/// A server of its own with authentication on, for the auth scenarios: etcd, or our gateway
+/// on a fresh embedded store.
+struct Secured<P> {
+    /// The server process ([`Etcd`] or [`Gateway`]), killed when dropped.
+    _process: P,
+    /// Its JSON gateway.
+    addr: SocketAddr,
+    /// User `bench`'s token, or why authentication could not be set up (the auth scenarios
+    /// on this server then count as failed, with that reason).
+    token: std::result::Result<String, String>,
+}
+
+impl Secured<Etcd> {
+    /// A fresh etcd, seeded, with authentication set up.
+    async fn etcd(binary: &std::path::Path) -> Result<Self> {
+        let etcd = Etcd::start(binary).await?;
+        let (url, addr) = (etcd.client_url(), etcd.client_addr());
+        Self::set_up(&url, addr, etcd).await
+    }
+}
+
+impl Secured<Gateway> {
+    /// Our gateway on a fresh embedded store, seeded, with authentication set up.
+    async fn embedded(binary: &std::path::Path) -> Result<Self> {
+        let gateway = Gateway::start_embedded(binary).await?;
+        let (url, addr) = (gateway.url(), gateway.addr());
+        Self::set_up(&url, addr, gateway).await
+    }
+}
+
+impl<P> Secured<P> {
+    /// Seeds the server of `process` (gRPC at `url`, JSON gateway at `addr`) and sets up
+    /// authentication on it.
+    async fn set_up(url: &str, addr: SocketAddr, process: P) -> Result<Self> {
+        let channels = grpc::connect(url, 1).await?;
+        grpc::seed(&channels[0]).await?;
+        let token = auth::enable(addr).await.map_err(|err| {
+            let reason = format!("authentication could not be set up: {err:#}");
+            eprintln!("{reason}");
+            reason
+        });
+        Ok(Self {
+            _process: process,
+            addr,
+            token,
+        })
+    }
+
+    /// Measures `unary` on `server` with its token; a server whose authentication could not
+    /// be set up yields a failed run that says why.
+    async fn measure(server: Option<&Self>, unary: Unary, load: &Load) -> Result<Tally> {
+        let server = server.context("the server with authentication is not running")?;
+        match &server.token {
+            Ok(token) => http::measure(server.addr, unary, load, Some(token)).await,
+            Err(reason) => Ok(Tally::failed(reason.clone())),
+        }
+    }
 }
 
 /// Parses `500ms`, `10s`, `2m` (a bare number is seconds).

@@ -210,6 +210,20 @@ fn print_unary(measurements: &[Measurement]) {
             println!("  {scenario:<10} {ratio:>7.2}x");
         }
     }
+    let auth = auth_costs(measurements);
+    if !auth.is_empty() {
+        println!("\npermission checks: throughput with authentication relative to without:");
+        let show = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+        for cost in &auth {
+            println!(
+                "  {:<10} etcd-gateway {:>7}   embedded {:>7}   embedded/etcd {:>7}",
+                cost.scenario,
+                show(cost.etcd),
+                show(cost.embedded),
+                show(cost.embedded_over_etcd()),
+            );
+        }
+    }
     let batching = group_commit(measurements);
     if !batching.is_empty() {
         println!("\ndurable puts, concurrent (commits shared) vs serial (one fsync per put):");
@@ -256,6 +270,17 @@ pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result
             })
         })
         .collect();
+    let auth_costs: Vec<Value> = auth_costs(measurements)
+        .into_iter()
+        .map(|cost| {
+            json!({
+                "scenario": cost.scenario,
+                "etcd_gateway_auth_over_plain": cost.etcd.map(|r| round(r, 3)),
+                "embedded_auth_over_plain": cost.embedded.map(|r| round(r, 3)),
+                "embedded_over_etcd": cost.embedded_over_etcd().map(|r| round(r, 3)),
+            })
+        })
+        .collect();
     let group_commit: Vec<Value> = group_commit(measurements)
         .into_iter()
         .map(|g| {
@@ -285,6 +310,7 @@ pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result
         "ratios": ratios,
         "embedded_ratios": embedded_ratios,
         "group_commit": group_commit,
+        "auth_costs": auth_costs,
         "watch": watch,
         "watch_ratios": watch_ratios,
     });
@@ -312,16 +338,58 @@ fn ratios(measurements: &[Measurement]) -> Vec<(&'static str, Option<f64>, Optio
     out
 }
 
-/// Per scenario run on both: the embedded store's req/s over etcd's gateway's.
+/// Per scenario run on both (with requests served): the embedded store's req/s over etcd's
+/// gateway's.
 fn embedded_ratios(measurements: &[Measurement]) -> Vec<(&'static str, f64)> {
     measurements
         .iter()
-        .filter(|m| m.target == Target::Embedded.label())
+        .filter(|m| m.target == Target::Embedded.label() && m.rps > 0.0)
         .filter_map(|m| {
             let theirs = find(measurements, m.scenario, Target::EtcdGateway)?;
             (theirs.rps > 0.0).then(|| (m.scenario, m.rps / theirs.rps))
         })
         .collect()
+}
+
+/// What authentication costs in one scenario: each store's throughput with it relative to
+/// without it.
+struct AuthCost {
+    /// The scenario without authentication (`range`, `put`).
+    scenario: &'static str,
+    /// etcd's gateway: req/s with authentication over req/s without.
+    etcd: Option<f64>,
+    /// The embedded store: req/s with authentication over req/s without.
+    embedded: Option<f64>,
+}
+
+impl AuthCost {
+    /// How much of its throughput the embedded store keeps relative to how much etcd keeps.
+    fn embedded_over_etcd(&self) -> Option<f64> {
+        Some(self.embedded? / self.etcd.filter(|&r| r > 0.0)?)
+    }
+}
+
+/// Per scenario run with authentication: the cost on each target measured both ways (with
+/// requests served).
+fn auth_costs(measurements: &[Measurement]) -> Vec<AuthCost> {
+    let mut out: Vec<AuthCost> = Vec::new();
+    for unary in [Unary::RangeAuth, Unary::PutAuth] {
+        let plain = unary.without_auth().name();
+        let kept = |target: Target| {
+            let with = find(measurements, unary.name(), target).filter(|m| m.rps > 0.0)?;
+            let without = find(measurements, plain, target).filter(|m| m.rps > 0.0)?;
+            Some(with.rps / without.rps)
+        };
+        let cost = AuthCost {
+            scenario: plain,
+            etcd: kept(Target::EtcdGateway),
+            embedded: kept(Target::Embedded),
+        };
+        if cost.etcd.is_some() || cost.embedded.is_some() {
+            out.push(cost);
+        }
+    }
+    out
 }
 
 /// One target's concurrent and serial put rates.

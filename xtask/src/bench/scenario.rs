@@ -22,6 +22,10 @@ pub enum Scenario {
     PutSerial,
     /// Many HTTP watch streams on one key prefix, fed by one paced writer.
     Watch,
+    /// The range with authentication on: user `bench`'s token in every request.
+    RangeAuth,
+    /// The put with authentication on: user `bench`'s token in every request.
+    PutAuth,
 }
 
 impl Scenario {
@@ -32,6 +36,8 @@ impl Scenario {
             Scenario::Put => Some(Unary::Put),
             Scenario::PutSerial => Some(Unary::PutSerial),
             Scenario::Watch => None,
+            Scenario::RangeAuth => Some(Unary::RangeAuth),
+            Scenario::PutAuth => Some(Unary::PutAuth),
         }
     }
 }
@@ -45,6 +51,11 @@ pub enum Unary {
     Put,
     /// The put with a single worker: one durable write at a time, none sharing a commit.
     PutSerial,
+    /// The range on a server with authentication on, as user `bench` (its token in every
+    /// request).
+    RangeAuth,
+    /// The put on a server with authentication on, as user `bench`.
+    PutAuth,
 }
 
 /// A prebuilt gRPC request.
@@ -62,42 +73,61 @@ impl Unary {
             Unary::Range => "range",
             Unary::Put => "put",
             Unary::PutSerial => "put-serial",
+            Unary::RangeAuth => "range-auth",
+            Unary::PutAuth => "put-auth",
+        }
+    }
+
+    /// Whether it runs with authentication on (on servers of its own, see [`super::auth`]).
+    pub fn with_auth(self) -> bool {
+        matches!(self, Unary::RangeAuth | Unary::PutAuth)
+    }
+
+    /// The same request without authentication, to compare with.
+    pub fn without_auth(self) -> Unary {
+        match self {
+            Unary::RangeAuth => Unary::Range,
+            Unary::PutAuth => Unary::Put,
+            other => other,
         }
     }
 
     /// The workers to run, given `--concurrency`.
     pub fn concurrency(self, configured: usize) -> usize {
         match self {
-            Unary::Range | Unary::Put => configured,
+            Unary::Range | Unary::Put | Unary::RangeAuth | Unary::PutAuth => configured,
             Unary::PutSerial => 1,
         }
     }
 
     /// Whether `target` is measured in this scenario: the serial put compares only the two
-    /// stores' commit paths (etcd behind its own gateway, and the embedded store).
+    /// stores' commit paths (etcd behind its own gateway, and the embedded store), and so do
+    /// the scenarios with authentication (the permission checks of the two stores).
     pub fn runs_on(self, target: Target) -> bool {
         match self {
             Unary::Range | Unary::Put => true,
-            Unary::PutSerial => matches!(target, Target::EtcdGateway | Target::Embedded),
+            Unary::PutSerial | Unary::RangeAuth | Unary::PutAuth => {
+                matches!(target, Target::EtcdGateway | Target::Embedded)
+            }
         }
     }
 
     /// The JSON gateway path.
     pub fn http_path(self) -> &'static str {
         match self {
-            Unary::Range => "/v3/kv/range",
-            Unary::Put | Unary::PutSerial => "/v3/kv/put",
+            Unary::Range | Unary::RangeAuth => "/v3/kv/range",
+            Unary::Put | Unary::PutSerial | Unary::PutAuth => "/v3/kv/put",
         }
     }
 
     /// The JSON body worker `worker` sends.
     pub fn http_body(self, worker: usize) -> Bytes {
-        let body = match self {
+        let body = match self.without_auth() {
             Unary::Range => format!(
                 r#"{{"key":"{}","serializable":true}}"#,
                 BASE64.encode(SEED_KEY)
             ),
-            Unary::Put | Unary::PutSerial => format!(
+            _ => format!(
                 r#"{{"key":"{}","value":"{}"}}"#,
                 BASE64.encode(put_key(worker)),
                 BASE64.encode(VALUE)
@@ -108,13 +138,13 @@ impl Unary {
 
     /// The gRPC request worker `worker` sends (the same as its JSON body).
     pub fn grpc_request(self, worker: usize) -> GrpcRequest {
-        match self {
+        match self.without_auth() {
             Unary::Range => GrpcRequest::Range(RangeRequest {
                 key: SEED_KEY.to_vec(),
                 serializable: true,
                 ..Default::default()
             }),
-            Unary::Put | Unary::PutSerial => GrpcRequest::Put(PutRequest {
+            _ => GrpcRequest::Put(PutRequest {
                 key: put_key(worker),
                 value: VALUE.to_vec(),
                 ..Default::default()
@@ -148,7 +178,12 @@ impl Target {
     }
 }
 
+/// The prefix of every key the put scenarios write.
+pub const PUT_PREFIX: &[u8] = b"bench/put/";
+
 /// The key worker `worker` puts to.
 fn put_key(worker: usize) -> Vec<u8> {
-    format!("bench/put/{worker:04}").into_bytes()
+    let mut key = PUT_PREFIX.to_vec();
+    key.extend_from_slice(format!("{worker:04}").as_bytes());
+    key
 }
