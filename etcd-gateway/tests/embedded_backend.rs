@@ -235,7 +235,10 @@ async fn json_gateway_on_the_embedded_store() {
     let message = "etcdserver: root user does not exist";
     assert_eq!(
         (status, body),
-        (400, json!({"error": message, "code": 9, "message": message}))
+        (
+            400,
+            json!({"error": message, "code": 9, "message": message})
+        )
     );
 }
 

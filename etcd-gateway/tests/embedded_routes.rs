@@ -32,7 +32,9 @@ const HEAD_WAIT: Duration = Duration::from_secs(3);
 /// Sends `POST path` with `body` and returns the response status, or `None` when no response
 /// head arrived within [`HEAD_WAIT`] (a waiting call).
 async fn status_of(addr: &str, method: &str, path: &str, body: &'static str) -> Option<u16> {
-    let stream = TcpStream::connect(addr).await.expect("connect to the gateway");
+    let stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the gateway");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .expect("HTTP/1.1 handshake");

@@ -6,9 +6,9 @@ use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::auth::AuthStore;
 use super::concurrency::cancel::detached;
 use super::concurrency::{ConcurrencyError, KvClient, election};
-use super::auth::AuthStore;
 use super::lease::Lessor;
 use crate::v3electionpb::election_server::{Election, ElectionServer};
 use crate::v3electionpb::{

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::auth::AuthStore;
 use super::concurrency::cancel::detached;
 use super::concurrency::{KvClient, mutex};
-use super::auth::AuthStore;
 use super::lease::Lessor;
 use crate::v3lockpb::lock_server::{Lock, LockServer};
 use crate::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};

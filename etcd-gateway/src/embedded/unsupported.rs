@@ -12,7 +12,6 @@ use std::pin::Pin;
 use tonic::Status;
 use tonic::codegen::tokio_stream::Stream;
 
-
 /// The status every unsupported method answers; `method` is its gRPC name (e.g. `RangeStream`).
 pub fn unsupported(method: &str) -> Status {
     Status::unimplemented(format!("embedded backend does not support {method} yet"))

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::state::{RevisionEvents, StoreState};
-use super::writer::{
-    AlarmChange, AuthUpdate, BatchLimits, LeaseGrant, LeaseRevoke, Write, Writer,
-};
+use super::writer::{AlarmChange, AuthUpdate, BatchLimits, LeaseGrant, LeaseRevoke, Write, Writer};
 use crate::embedded::alarm::Alarms;
 use crate::embedded::apply::{self, LeaseLookup, NoLeases, ReadOnly};
 use crate::embedded::errors::EtcdError;
