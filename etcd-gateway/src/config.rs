@@ -64,6 +64,36 @@ pub struct Config {
     /// Request and connection limits, shutdown.
     #[command(flatten)]
     pub serve: crate::serve::ServeArgs,
+
+    /// A one-off command to run instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The one-off commands of the binary.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Snapshots of the embedded store.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// `etcd-gateway snapshot ...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SnapshotCommand {
+    /// Makes a new data directory from a snapshot file: what `etcdctl snapshot save` (or the
+    /// blobs of `/v3/maintenance/snapshot`, concatenated) wrote from the embedded store. The
+    /// SHA-256 at the end of the file is checked; the member and cluster get new ids.
+    Restore {
+        /// The snapshot file.
+        file: PathBuf,
+        /// The data directory to create (it must not hold a database yet).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Accept a file without the checksum (e.g. a copy of a data directory's `db`).
+        #[arg(long)]
+        skip_hash_check: bool,
+    },
 }
 
 impl Config {

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use etcd_gateway::backend::Backend;
-use etcd_gateway::config::Config;
+use etcd_gateway::config::{Command, Config};
 use etcd_gateway::metrics::listener;
 use gateway_runtime::shutdown::Shutdown;
 
@@ -11,6 +11,9 @@ use gateway_runtime::shutdown::Shutdown;
 async fn main() -> Result<()> {
     let config = Config::parse();
     etcd_gateway::logging::init(&config.log_level, config.observability.log_format)?;
+    if let Some(command) = config.command.clone() {
+        return run_command(command);
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
@@ -76,5 +79,12 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
+    }
+}
+
+/// Runs a one-off command instead of serving.
+fn run_command(command: Command) -> Result<()> {
+    match command {
+        Command::Snapshot(snapshot) => etcd_gateway::embedded::snapshot::run(snapshot),
     }
 }

@@ -29,6 +29,9 @@
 //! - [`lease`] and [`lease_service`]: the [`Lessor`] (lease table, persistence, expiry) and
 //!   [`LeaseService`], the tonic `Lease` service (`LeaseService::open(store)` inside a Tokio
 //!   runtime, or `LeaseService::new(Lessor::open(store, options)?)`);
+//! - [`hash`]: `Hash` and `HashKV` as etcd computes them; [`snapshot`]: snapshots in etcd's
+//!   framing and their restore; [`downgrade`]: `Downgrade` on a single member; all used by
+//!   [`maintenance_service`];
 //! - [`unsupported`]: the answer of every method not provided yet;
 //! - [`server`]: [`Embedded`], everything above opened from a data directory.
 //!
@@ -37,7 +40,9 @@
 
 mod apply;
 pub mod cluster_service;
+pub mod downgrade;
 pub mod errors;
+pub mod hash;
 pub mod key_index;
 pub mod kv_service;
 mod kv_txn;
@@ -46,6 +51,7 @@ pub mod lease_service;
 pub mod maintenance_service;
 pub mod mvcc;
 pub mod server;
+pub mod snapshot;
 pub mod storage;
 pub mod unsupported;
 pub mod validate;

@@ -67,7 +67,7 @@ pub struct History {
 
 /// A durable single-member etcd key-value store (see the module documentation).
 pub struct Store {
-    state: Arc<StoreState>,
+    pub(super) state: Arc<StoreState>,
     writer: Writer,
     options: StoreOptions,
 }
