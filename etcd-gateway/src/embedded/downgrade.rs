@@ -3,6 +3,11 @@
 //! minor version below it, and a downgrade job is enabled until it is cancelled. The job is
 //! kept in memory: a single member never reaches the target version, so it only records
 //! the request, as etcd does while it waits for members to restart on the older version.
+//!
+//! etcd 3.5.1 applies an enable or a cancel but never answers it: its applier returns no
+//! result for `DowngradeInfoSet` (`server/etcdserver/apply.go`), so the request waits out
+//! the request timeout and fails with `etcdserver: request timed out` (Unavailable) once
+//! the change is made. Both answer that error here too, without the wait.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -30,6 +35,11 @@ fn in_process() -> Status {
     Status::failed_precondition("etcdserver: cluster has a downgrade job in progress")
 }
 
+/// etcd's answer to an enable or a cancel that was applied (see the module documentation).
+fn timed_out() -> Status {
+    Status::unavailable("etcdserver: request timed out")
+}
+
 /// etcd's error for a cancel without an enabled job.
 fn no_inflight() -> Status {
     Status::failed_precondition("etcdserver: no inflight downgrade job")
@@ -43,19 +53,33 @@ pub struct Downgrade {
 
 impl Downgrade {
     /// Runs a `Downgrade` request with action number `action` and target `version`; answers
-    /// the cluster version, or etcd's error.
+    /// the cluster version (a validation), or etcd's error (an applied enable or cancel
+    /// answers `request timed out`, as in etcd 3.5.1).
     pub fn run(&self, action: i32, version: &str) -> Result<String, Status> {
         let mut enabled = self.enabled.lock().unwrap_or_else(PoisonError::into_inner);
         match DowngradeAction::try_from(action) {
-            Ok(DowngradeAction::Validate) => validate(version, enabled.is_some()).map(|_| ()),
+            Ok(DowngradeAction::Validate) => {
+                validate(version, enabled.is_some())?;
+                Ok(CLUSTER_VERSION.to_owned())
+            }
             Ok(DowngradeAction::Enable) => {
                 *enabled = Some(validate(version, enabled.is_some())?);
-                Ok(())
+                Err(timed_out())
             }
-            Ok(DowngradeAction::Cancel) => enabled.take().map(|_| ()).ok_or_else(no_inflight),
+            Ok(DowngradeAction::Cancel) => {
+                enabled.take().ok_or_else(no_inflight)?;
+                Err(timed_out())
+            }
             Err(_) => Err(Status::new(Code::Unknown, "etcdserver: unknown method")),
-        }?;
-        Ok(CLUSTER_VERSION.to_owned())
+        }
+    }
+
+    /// Whether a downgrade job is enabled.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 }
 
@@ -146,12 +170,20 @@ mod tests {
             message(downgrade.run(CANCEL, "")),
             "FailedPrecondition etcdserver: no inflight downgrade job"
         );
-        assert_eq!(message(downgrade.run(ENABLE, "3.4")), "3.5.0");
+        assert_eq!(
+            message(downgrade.run(ENABLE, "3.4")),
+            "Unavailable etcdserver: request timed out"
+        );
+        assert!(downgrade.is_enabled());
         assert_eq!(
             message(downgrade.run(ENABLE, "3.4")),
             "FailedPrecondition etcdserver: cluster has a downgrade job in progress"
         );
-        assert_eq!(message(downgrade.run(CANCEL, "")), "3.5.0");
+        assert_eq!(
+            message(downgrade.run(CANCEL, "")),
+            "Unavailable etcdserver: request timed out"
+        );
+        assert!(!downgrade.is_enabled());
         assert_eq!(
             message(downgrade.run(7, "3.4")),
             "Unknown etcdserver: unknown method"

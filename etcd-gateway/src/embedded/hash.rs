@@ -144,7 +144,10 @@ mod tests {
             etcd_revision_key(Revision::new(2, 1), false),
             b"\0\0\0\0\0\0\0\x02_\0\0\0\0\0\0\0\x01".to_vec()
         );
-        assert_eq!(etcd_revision_key(Revision::new(2, 1), true).last(), Some(&b't'));
+        assert_eq!(
+            etcd_revision_key(Revision::new(2, 1), true).last(),
+            Some(&b't')
+        );
     }
 
     #[test]
@@ -189,6 +192,9 @@ mod tests {
             keep: HashSet::from([Revision::new(3, 0)]),
         };
         let without_first = hash_kv(rows().into_iter().skip(1), &all).unwrap();
-        assert_eq!(hash_kv(rows().into_iter(), &compacted).unwrap(), without_first);
+        assert_eq!(
+            hash_kv(rows().into_iter(), &compacted).unwrap(),
+            without_first
+        );
     }
 }

@@ -210,7 +210,12 @@ impl KeyIndex {
         let last = self.generations.len() - 1;
         let gen_idx = self.generations[..last]
             .iter()
-            .position(|generation| generation.revs.last().is_some_and(|tomb| tomb.main > at_rev))
+            .position(|generation| {
+                generation
+                    .revs
+                    .last()
+                    .is_some_and(|tomb| tomb.main > at_rev)
+            })
             .unwrap_or(last);
         let generation = &self.generations[gen_idx];
         if let Some(position) = generation.last_at_or_before(at_rev) {

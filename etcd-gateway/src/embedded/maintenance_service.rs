@@ -135,7 +135,10 @@ impl MaintenanceService {
     }
 
     /// `Downgrade`, as [`Downgrade::run`] decides it, with a full header.
-    pub fn downgrade_response(&self, request: &DowngradeRequest) -> Result<DowngradeResponse, Status> {
+    pub fn downgrade_response(
+        &self,
+        request: &DowngradeRequest,
+    ) -> Result<DowngradeResponse, Status> {
         let version = self.downgrade.run(request.action, &request.version)?;
         Ok(DowngradeResponse {
             header: Some(self.store.header(self.store.current_revision())),

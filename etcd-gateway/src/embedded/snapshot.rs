@@ -20,9 +20,9 @@ use tokio_rustls::rustls::crypto::hash::Context as HashContext;
 use tonic::Status;
 
 use super::errors::EtcdError;
-use crate::config::SnapshotCommand;
 use super::mvcc::Store;
 use super::storage::{Storage, db_path, random_id};
+use crate::config::SnapshotCommand;
 use crate::etcdserverpb::SnapshotResponse;
 
 /// The most bytes of the database in one message (etcd's `snapshotSendBufferSize`).
@@ -171,8 +171,8 @@ pub fn restore(file: &Path, data_dir: &Path, skip_hash_check: bool) -> anyhow::R
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let partial = data_dir.join("db.restoring");
-    let mut out = File::create(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut out =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     out.write_all(database)
         .and_then(|()| out.sync_all())
         .with_context(|| format!("cannot write {}", partial.display()))?;
@@ -238,10 +238,7 @@ mod tests {
     fn the_checksum_must_match() {
         let mut snapshot = b"database bytes".to_vec();
         snapshot.extend_from_slice(&sha256_of(b"database bytes"));
-        assert_eq!(
-            checked_database(&snapshot),
-            Some(&b"database bytes"[..])
-        );
+        assert_eq!(checked_database(&snapshot), Some(&b"database bytes"[..]));
         snapshot[0] ^= 1;
         assert_eq!(checked_database(&snapshot), None);
         assert_eq!(checked_database(b"short"), None);

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use redb::{
-    CompactionError, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
-    TableDefinition, WriteTransaction,
+    CompactionError, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    Table, TableDefinition, WriteTransaction,
 };
 
 use super::errors::EtcdError;
@@ -219,7 +219,10 @@ impl Storage {
     pub fn copy_to(&self, path: &Path) -> Result<(), EtcdError> {
         let source = self.database().begin_read()?;
         if path.exists() {
-            return Err(EtcdError::storage(format!("{} already exists", path.display())));
+            return Err(EtcdError::storage(format!(
+                "{} already exists",
+                path.display()
+            )));
         }
         let copy = Database::create(path)?;
         let txn = copy.begin_write()?;
