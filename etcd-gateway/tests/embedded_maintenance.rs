@@ -121,7 +121,6 @@ fn steps() -> Vec<Step> {
             key: "t/".into(),
             range_end: "t0".into(),
             prev_kv: true,
-            ..DeleteRangeRequest::default()
         }),
         Step::Put(put("b", "back")),
         Step::Compact(11),
