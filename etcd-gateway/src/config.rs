@@ -91,6 +91,28 @@ pub enum Command {
     /// Copy the embedded store of a data directory into a real etcd cluster, then verify the
     /// copy (the gateway must not be running on that directory).
     Migrate(crate::migrate::MigrateArgs),
+
+    /// Snapshots of the embedded store.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// `etcd-gateway snapshot ...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SnapshotCommand {
+    /// Makes a new data directory from a snapshot file: what `etcdctl snapshot save` (or the
+    /// blobs of `/v3/maintenance/snapshot`, concatenated) wrote from the embedded store. The
+    /// SHA-256 at the end of the file is checked; the member and cluster get new ids.
+    Restore {
+        /// The snapshot file.
+        file: PathBuf,
+        /// The data directory to create (it must not hold a database yet).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Accept a file without the checksum (e.g. a copy of a data directory's `db`).
+        #[arg(long)]
+        skip_hash_check: bool,
+    },
 }
 
 impl Config {

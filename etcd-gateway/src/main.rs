@@ -11,8 +11,8 @@ use gateway_runtime::shutdown::Shutdown;
 async fn main() -> Result<()> {
     let config = Config::parse();
     etcd_gateway::logging::init(&config.log_level, config.observability.log_format)?;
-    if let Some(Command::Migrate(args)) = config.command {
-        return etcd_gateway::migrate::run(args).await;
+    if let Some(command) = config.command.clone() {
+        return run_command(command).await;
     }
 
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
@@ -79,5 +79,13 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
+    }
+}
+
+/// Runs a one-off command instead of serving.
+async fn run_command(command: Command) -> Result<()> {
+    match command {
+        Command::Migrate(args) => etcd_gateway::migrate::run(args).await,
+        Command::Snapshot(snapshot) => etcd_gateway::embedded::snapshot::run(snapshot),
     }
 }

@@ -199,6 +199,33 @@ impl KeyIndex {
         }
         self.generations.drain(..gen_idx);
     }
+
+    /// Adds to `available` the revision a compaction at `at_rev` would keep for this key
+    /// (etcd's `keyIndex.keep`): the last revision at or below `at_rev` of the first
+    /// generation still alive after it, unless that revision is a tombstone. Changes nothing.
+    pub fn keep(&self, at_rev: i64, available: &mut HashSet<Revision>) {
+        if self.is_empty() {
+            return;
+        }
+        let last = self.generations.len() - 1;
+        let gen_idx = self.generations[..last]
+            .iter()
+            .position(|generation| {
+                generation
+                    .revs
+                    .last()
+                    .is_some_and(|tomb| tomb.main > at_rev)
+            })
+            .unwrap_or(last);
+        let generation = &self.generations[gen_idx];
+        if let Some(position) = generation.last_at_or_before(at_rev) {
+            // A tombstone ends a generation that is not the last: it would not be kept.
+            let is_tombstone = position == generation.revs.len() - 1 && gen_idx != last;
+            if !is_tombstone {
+                available.insert(generation.revs[position]);
+            }
+        }
+    }
 }
 
 /// How a range names its keys: a single key, `[key, end)`, or every key from `key` on.
@@ -377,6 +404,16 @@ impl TreeIndex {
         available
     }
 
+    /// The revisions a compaction at `at_rev` would keep in storage, without compacting
+    /// (etcd's `treeIndex.Keep`, used by `HashKV`).
+    pub fn keep(&self, at_rev: i64) -> HashSet<Revision> {
+        let mut available = HashSet::new();
+        for ki in self.keys.values() {
+            ki.keep(at_rev, &mut available);
+        }
+        available
+    }
+
     /// The number of keys in the index, live or deleted but not yet compacted.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -479,6 +516,20 @@ mod tests {
             for r in at..20 {
                 assert_eq!(ki.get(r), full.get(r), "compact at {at}, read at {r}");
             }
+        }
+    }
+
+    /// etcd's `TestKeyIndexCompactAndKeep`: keep at a revision names exactly what a
+    /// compaction there keeps.
+    #[test]
+    fn keep_names_what_compact_keeps() {
+        for at in 0..20 {
+            let mut compacted = sample();
+            let mut by_compact = HashSet::new();
+            compacted.compact(at, &mut by_compact);
+            let mut by_keep = HashSet::new();
+            sample().keep(at, &mut by_keep);
+            assert_eq!(by_keep, by_compact, "keep at {at}");
         }
     }
 

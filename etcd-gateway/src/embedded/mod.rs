@@ -39,6 +39,9 @@
 //! - [`concurrency`], [`election_service`] and [`lock_service`]: etcd's `concurrency`
 //!   package as its v3election and v3lock servers run it, and [`ElectionService`] and
 //!   [`LockService`], the tonic `Election` and `Lock` services (both on the [`Lessor`]);
+//! - [`hash`]: `Hash` and `HashKV` as etcd computes them; [`snapshot`]: snapshots in etcd's
+//!   framing and their restore; [`downgrade`]: `Downgrade` on a single member; all used by
+//!   [`maintenance_service`];
 //! - [`unsupported`]: the answer of every method not provided yet;
 //! - [`server`]: [`Embedded`], everything above opened from a data directory.
 //!
@@ -51,7 +54,9 @@ pub mod auth;
 pub mod cluster_service;
 pub mod concurrency;
 pub mod election_service;
+pub mod downgrade;
 pub mod errors;
+pub mod hash;
 pub mod key_index;
 pub mod kv_service;
 mod kv_txn;
@@ -62,6 +67,7 @@ pub mod maintenance_service;
 pub mod mvcc;
 pub mod quota;
 pub mod server;
+pub mod snapshot;
 pub mod storage;
 pub mod unsupported;
 pub mod validate;

@@ -122,6 +122,7 @@ pub fn routes(
         .into_server()
         .max_decoding_message_size(max_received);
     let maintenance = MaintenanceService::new(Arc::clone(store), data_dir)
+        .with_auth(Arc::clone(auth))
         .into_server()
         .max_decoding_message_size(max_received);
     let cluster = ClusterService::new(Arc::clone(store), name, client_urls)

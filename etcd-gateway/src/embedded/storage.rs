@@ -28,12 +28,13 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use redb::backends::InMemoryBackend;
 use redb::{
-    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
-    TableDefinition, WriteTransaction,
+    CompactionError, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    Table, TableDefinition, WriteTransaction,
 };
 
 use super::errors::EtcdError;
@@ -178,8 +179,8 @@ fn read_row(
 
 /// The database of a data directory, with the ids recorded in it.
 ///
-/// Transactions begin under a shared lock on the database; [`Storage::reopen`] takes it
-/// exclusively to replace it.
+/// Transactions begin under a shared lock on the database; [`Storage::reopen`] (to replace
+/// it) and [`Storage::defragment`] (while the file is rewritten) take it exclusively.
 #[derive(Debug)]
 pub struct Storage {
     db: RwLock<Database>,
@@ -281,6 +282,86 @@ impl Storage {
             txn: self.database().begin_write()?,
         })
     }
+
+    /// The bytes of the database file its committed data occupies (allocated pages): what
+    /// etcd reports as `dbSizeInUse`. Waits for a write transaction in progress.
+    pub fn size_in_use(&self) -> Result<u64, EtcdError> {
+        let txn = self.database().begin_write()?;
+        let stats = txn.stats()?;
+        txn.abort()?;
+        Ok(stats.allocated_pages() * stats.page_size() as u64)
+    }
+
+    /// Rewrites the database file without its free pages and shrinks it (etcd's
+    /// defragmentation). No transaction begins meanwhile; the ones in progress get up to
+    /// `wait` to end, after which it fails and changes nothing.
+    pub fn defragment(&self, wait: Duration) -> Result<(), EtcdError> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        let deadline = Instant::now() + wait;
+        loop {
+            match db.compact() {
+                Ok(_) => return Ok(()),
+                Err(CompactionError::TransactionInProgress) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(err) => return Err(EtcdError::storage(err)),
+            }
+        }
+    }
+
+    /// Writes a consistent copy of every table, as committed now, into a new database file
+    /// at `path` (which must not exist); the copy opens as a data directory's `db`.
+    pub fn copy_to(&self, path: &Path) -> Result<(), EtcdError> {
+        let source = self.database().begin_read()?;
+        if path.exists() {
+            return Err(EtcdError::storage(format!(
+                "{} already exists",
+                path.display()
+            )));
+        }
+        let copy = Database::create(path)?;
+        let txn = copy.begin_write()?;
+        {
+            copy_table(&source, &txn, KV_TABLE)?;
+            copy_table(&source, &txn, LEASE_TABLE)?;
+            copy_table(&source, &txn, META_TABLE)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Gives the database new random member and cluster ids (a restored snapshot is a new
+    /// cluster, as after `etcdutl snapshot restore`); returns (member id, cluster id).
+    pub fn reset_ids(&mut self) -> Result<(u64, u64), EtcdError> {
+        let txn = self.database().begin_write()?;
+        let ids = {
+            let mut meta = txn.open_table(META_TABLE)?;
+            meta.remove(META_MEMBER_ID)?;
+            meta.remove(META_CLUSTER_ID)?;
+            (
+                get_or_insert_id(&mut meta, META_MEMBER_ID)?,
+                get_or_insert_id(&mut meta, META_CLUSTER_ID)?,
+            )
+        };
+        txn.commit()?;
+        (self.member_id, self.cluster_id) = ids;
+        Ok(ids)
+    }
+}
+
+/// Copies every entry of `table` from `source` into `target`.
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    source: &ReadTransaction,
+    target: &WriteTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<(), EtcdError> {
+    let from = source.open_table(table)?;
+    let mut to = target.open_table(table)?;
+    for entry in from.iter()? {
+        let (key, value) = entry?;
+        to.insert(key.value(), value.value())?;
+    }
+    Ok(())
 }
 
 fn get_or_insert_id(meta: &mut Table<&str, i64>, name: &str) -> Result<u64, EtcdError> {
@@ -345,6 +426,17 @@ impl ReadTx {
             alarms.push(entry?.0.value().to_vec());
         }
         Ok(alarms)
+    }
+
+    /// Every meta value: (name, value) in name order.
+    pub fn meta(&self) -> Result<Vec<(String, i64)>, EtcdError> {
+        let table = self.txn.open_table(META_TABLE)?;
+        let mut values = Vec::new();
+        for entry in table.iter()? {
+            let (name, value) = entry?;
+            values.push((name.value().to_owned(), value.value()));
+        }
+        Ok(values)
     }
 
     /// The recorded leases: (id, granted TTL) in id order.
@@ -549,7 +641,11 @@ macro_rules! storage_errors {
     )*};
 }
 
-storage_errors!(redb::TableError, redb::TransactionError);
+storage_errors!(
+    redb::TableError,
+    redb::TransactionError,
+    redb::CompactionError
+);
 
 /// Whether `err` says the disk (or the user's disk quota) is full.
 fn is_disk_full(err: &std::io::Error) -> bool {

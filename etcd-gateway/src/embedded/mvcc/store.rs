@@ -75,7 +75,7 @@ pub struct History {
 
 /// A durable single-member etcd key-value store (see the module documentation).
 pub struct Store {
-    state: Arc<StoreState>,
+    pub(super) state: Arc<StoreState>,
     writer: Writer,
     quota: Quota,
     options: StoreOptions,
