@@ -131,13 +131,10 @@ impl MaintenanceService {
         })
     }
 
-    /// `Defragment`: rewrites the database file without its free space, off the async
-    /// runtime. Reads and writes wait meanwhile, as they do during etcd's defragmentation.
+    /// `Defragment`: rewrites the database file without its free space, on the writer
+    /// thread. Reads and writes wait meanwhile, as they do during etcd's defragmentation.
     pub async fn defragment_store(&self) -> Result<DefragmentResponse, Status> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || store.defragment(DEFRAGMENT_WAIT))
-            .await
-            .map_err(|err| Status::internal(format!("defragmentation stopped: {err}")))??;
+        self.store.defragment(DEFRAGMENT_WAIT).await?;
         Ok(DefragmentResponse { header: None })
     }
 

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls::crypto::hash::Context as HashContext;
 use tonic::Status;
@@ -157,26 +157,19 @@ pub fn restore(file: &Path, data_dir: &Path, skip_hash_check: bool) -> anyhow::R
         "{} already holds a database; restore into a new data directory",
         data_dir.display()
     );
-    let snapshot = std::fs::read(file)
-        .with_context(|| format!("cannot read the snapshot {}", file.display()))?;
-    let database = match checked_database(&snapshot) {
-        Some(database) => database,
-        None if skip_hash_check => &snapshot[..],
-        None => bail!(
-            "snapshot {} fails its integrity check: it does not end with the SHA-256 of its \
-             contents (a copy of a data directory's db file restores with --skip-hash-check)",
-            file.display()
-        ),
-    };
+    let mut input =
+        File::open(file).with_context(|| format!("cannot read the snapshot {}", file.display()))?;
+    let len = input
+        .metadata()
+        .with_context(|| format!("cannot read the snapshot {}", file.display()))?
+        .len();
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let partial = data_dir.join("db.restoring");
-    let mut out =
-        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-    out.write_all(database)
-        .and_then(|()| out.sync_all())
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    drop(out);
+    if let Err(err) = write_checked(&mut input, len, &partial, skip_hash_check) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(err.context(format!("snapshot {}", file.display())));
+    }
     std::fs::rename(&partial, &target)
         .with_context(|| format!("cannot move the database to {}", target.display()))?;
     let mut storage = Storage::open(data_dir)
@@ -212,11 +205,46 @@ pub fn run(command: SnapshotCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The database part of `snapshot` if it ends with the SHA-256 of the rest.
-fn checked_database(snapshot: &[u8]) -> Option<&[u8]> {
-    let split = snapshot.len().checked_sub(CHECKSUM_BYTES)?;
-    let (database, checksum) = snapshot.split_at(split);
-    (sha256_of(database) == checksum).then_some(database)
+/// Copies the snapshot `input` (`len` bytes) into a new file at `partial`, without the
+/// SHA-256 at its end, which must match what precedes it (or, with `skip_hash_check`, the
+/// whole file when it does not end with its checksum). Durable when it returns.
+fn write_checked(
+    input: &mut File,
+    len: u64,
+    partial: &Path,
+    skip_hash_check: bool,
+) -> anyhow::Result<()> {
+    let mut out =
+        File::create(partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut hasher = sha256();
+    let mut body = input.take(len.saturating_sub(CHECKSUM_BYTES as u64));
+    let mut buffer = vec![0; SNAPSHOT_CHUNK_BYTES];
+    loop {
+        let read = body.read(&mut buffer).context("cannot read the snapshot")?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        out.write_all(&buffer[..read])
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+    }
+    let mut tail = Vec::with_capacity(CHECKSUM_BYTES);
+    input
+        .read_to_end(&mut tail)
+        .context("cannot read the snapshot")?;
+    let intact = tail.len() == CHECKSUM_BYTES && digest_bytes(hasher)[..] == tail[..];
+    if !intact {
+        ensure!(
+            skip_hash_check,
+            "fails its integrity check: it does not end with the SHA-256 of its contents (a \
+             copy of a data directory's db file restores with --skip-hash-check)"
+        );
+        out.write_all(&tail)
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+    }
+    out.sync_all()
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -234,13 +262,43 @@ mod tests {
         assert_eq!(hex, expected);
     }
 
+    /// A data directory's database with its checksum appended restores; a changed byte or
+    /// a missing checksum is refused (the latter accepted with `skip_hash_check`); a data
+    /// directory that holds a database is never overwritten.
     #[test]
-    fn the_checksum_must_match() {
-        let mut snapshot = b"database bytes".to_vec();
-        snapshot.extend_from_slice(&sha256_of(b"database bytes"));
-        assert_eq!(checked_database(&snapshot), Some(&b"database bytes"[..]));
-        snapshot[0] ^= 1;
-        assert_eq!(checked_database(&snapshot), None);
-        assert_eq!(checked_database(b"short"), None);
+    fn restore_checks_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        let member_id = Storage::open(&source).unwrap().member_id();
+        let database = std::fs::read(db_path(&source)).unwrap();
+        let mut snapshot = database.clone();
+        snapshot.extend_from_slice(&sha256_of(&database));
+        let file = dir.path().join("snapshot");
+        std::fs::write(&file, &snapshot).unwrap();
+
+        let restored = restore(&file, &dir.path().join("restored"), false).unwrap();
+        assert_ne!(restored.member_id, member_id);
+        assert_eq!(
+            std::fs::read(&restored.db_path).unwrap().len(),
+            database.len()
+        );
+        let again = restore(&file, &dir.path().join("restored"), false).unwrap_err();
+        assert!(
+            again.to_string().contains("already holds a database"),
+            "{again}"
+        );
+
+        snapshot[10] ^= 1;
+        std::fs::write(&file, &snapshot).unwrap();
+        let damaged = restore(&file, &dir.path().join("damaged"), false).unwrap_err();
+        assert!(
+            format!("{damaged:#}").contains("fails its integrity check"),
+            "{damaged:#}"
+        );
+        assert!(!db_path(&dir.path().join("damaged")).exists());
+
+        std::fs::write(&file, &database).unwrap();
+        assert!(restore(&file, &dir.path().join("plain"), false).is_err());
+        restore(&file, &dir.path().join("plain"), true).unwrap();
     }
 }

@@ -76,11 +76,13 @@ impl Store {
         self.state.storage.size_in_use()
     }
 
-    /// Defragments the database file (blocking: call it off the async runtime). Reads and
-    /// writes wait meanwhile; a read still in progress after `wait` fails it.
-    pub fn defragment(&self, wait: Duration) -> Result<(), EtcdError> {
-        self.state.check_failed()?;
-        self.state.storage.defragment(wait)
+    /// Defragments the database file. The writer thread does it between two batches, so
+    /// no write transaction is open; writes wait, and so do reads that begin meanwhile; a
+    /// read still in progress after `wait` fails it.
+    pub async fn defragment(&self, wait: Duration) -> Result<(), EtcdError> {
+        self.writer
+            .run_alone(move |state| state.storage.defragment(wait))
+            .await
     }
 
     /// Writes a consistent copy of the store as committed now into a new database file at
@@ -88,5 +90,101 @@ impl Store {
     pub fn copy_to(&self, path: &Path) -> Result<(), EtcdError> {
         self.state.check_failed()?;
         self.state.storage.copy_to(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::etcdserverpb::{CompactionRequest, PutRequest, RangeRequest};
+
+    fn put(key: String, value: Vec<u8>) -> PutRequest {
+        PutRequest {
+            key: key.into_bytes(),
+            value,
+            ..PutRequest::default()
+        }
+    }
+
+    /// Reads and writes running during defragmentations wait and then succeed; what the
+    /// store holds (and its HashKV) is unchanged by them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn defragment_while_reading_and_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        for number in 0..50 {
+            store
+                .put(put(format!("k{number:02}"), vec![7; 8192]))
+                .await
+                .unwrap();
+        }
+        let compact_at = store.current_revision();
+        for number in 0..50 {
+            store
+                .put(put(format!("k{number:02}"), b"small".to_vec()))
+                .await
+                .unwrap();
+        }
+        store
+            .compact(CompactionRequest {
+                revision: compact_at + 25,
+                physical: true,
+            })
+            .await
+            .unwrap();
+        let before = store.hash_kv(0).unwrap();
+        let size_in_use = store.db_size_in_use().unwrap();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+            tokio::task::spawn_blocking(move || {
+                let mut reads = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let range = RangeRequest {
+                        key: b"k".to_vec(),
+                        range_end: b"l".to_vec(),
+                        ..RangeRequest::default()
+                    };
+                    assert_eq!(store.range(&range).unwrap().count, 50);
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        let writer = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for number in 0..30 {
+                    store
+                        .put(put(format!("w{number:02}"), b"during".to_vec()))
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        for _ in 0..3 {
+            store.defragment(Duration::from_secs(10)).await.unwrap();
+        }
+        writer.await.unwrap();
+        stop.store(true, Ordering::Relaxed);
+        assert!(reader.await.unwrap() > 0);
+
+        let after = store.hash_kv(before.current_revision).unwrap();
+        assert_eq!(
+            (after.hash, after.compact_revision),
+            (before.hash, before.compact_revision)
+        );
+        assert!(store.db_size_in_use().unwrap() <= size_in_use + (1 << 20));
+        let written = RangeRequest {
+            key: b"w".to_vec(),
+            range_end: b"x".to_vec(),
+            count_only: true,
+            ..RangeRequest::default()
+        };
+        assert_eq!(store.range(&written).unwrap().count, 30);
     }
 }

@@ -76,7 +76,7 @@ pub struct History {
 /// A durable single-member etcd key-value store (see the module documentation).
 pub struct Store {
     pub(super) state: Arc<StoreState>,
-    writer: Writer,
+    pub(super) writer: Writer,
     quota: Quota,
     options: StoreOptions,
 }

@@ -232,6 +232,50 @@ trait Job: Send {
     fn apply(self: Box<Self>, batch: &mut Batch<'_, '_>) -> Box<dyn Answer>;
     /// Answers `err` without applying the write.
     fn fail(self: Box<Self>, err: &EtcdError);
+    /// Whether the job runs alone between batches, with no write transaction open.
+    fn runs_alone(&self) -> bool {
+        false
+    }
+    /// Runs a job that [`Job::runs_alone`] and answers it.
+    fn run_alone(self: Box<Self>, _state: &StoreState) {
+        self.fail(&EtcdError::storage("this write runs in a batch"));
+    }
+}
+
+/// Work on the storage that needs no write transaction open (defragmentation): run by the
+/// writer between two batches, so no write runs meanwhile.
+type AloneWork = Box<dyn FnOnce(&StoreState) -> Result<(), EtcdError> + Send>;
+
+struct Alone {
+    work: AloneWork,
+    reply: Reply<()>,
+}
+
+impl Job for Alone {
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    fn apply(self: Box<Self>, _batch: &mut Batch<'_, '_>) -> Box<dyn Answer> {
+        Box::new(Answered {
+            outcome: Err(EtcdError::storage("this work runs between batches")),
+            reply: self.reply,
+        })
+    }
+
+    fn fail(self: Box<Self>, err: &EtcdError) {
+        let _ = self.reply.send(Err(err.clone()));
+    }
+
+    fn runs_alone(&self) -> bool {
+        true
+    }
+
+    fn run_alone(self: Box<Self>, state: &StoreState) {
+        let Self { work, reply } = *self;
+        let outcome = state.check_failed().and_then(|()| work(state));
+        let _ = reply.send(outcome);
+    }
 }
 
 /// The outcome of an applied write, waiting for the commit.
@@ -520,6 +564,25 @@ impl Writer {
             .map_err(|_| EtcdError::Stopped)?;
         answer.await.map_err(|_| EtcdError::Stopped)?
     }
+
+    /// Queues `work`, which the writer runs between two batches (no write transaction open,
+    /// no write applied meanwhile), and waits for its outcome.
+    pub async fn run_alone(
+        &self,
+        work: impl FnOnce(&StoreState) -> Result<(), EtcdError> + Send + 'static,
+    ) -> Result<(), EtcdError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Alone {
+            work: Box::new(work),
+            reply,
+        });
+        self.jobs
+            .as_ref()
+            .ok_or(EtcdError::Stopped)?
+            .send(job)
+            .map_err(|_| EtcdError::Stopped)?;
+        answer.await.map_err(|_| EtcdError::Stopped)?
+    }
 }
 
 impl Drop for Writer {
@@ -533,11 +596,27 @@ impl Drop for Writer {
 }
 
 fn writer_loop(state: &StoreState, queue: &mpsc::Receiver<Box<dyn Job>>, limits: BatchLimits) {
-    while let Ok(first) = queue.recv() {
+    let mut next: Option<Box<dyn Job>> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        if first.runs_alone() {
+            first.run_alone(state);
+            continue;
+        }
         let mut bytes = first.encoded_len();
         let mut jobs = vec![first];
         while jobs.len() < limits.max_writes && bytes < limits.max_bytes {
             match queue.try_recv() {
+                Ok(job) if job.runs_alone() => {
+                    next = Some(job);
+                    break;
+                }
                 Ok(job) => {
                     bytes += job.encoded_len();
                     jobs.push(job);
