@@ -195,10 +195,7 @@ impl Maintenance for MaintenanceService {
         self.defragment_store().await.map(Response::new)
     }
 
-    async fn hash(
-        &self,
-        request: Request<HashRequest>,
-    ) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
         self.check_admin(request.metadata())?;
         self.hash_response().map(Response::new)
     }
@@ -208,7 +205,8 @@ impl Maintenance for MaintenanceService {
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
         self.check_admin(request.metadata())?;
-        self.hash_kv_response(request.get_ref().revision).map(Response::new)
+        self.hash_kv_response(request.get_ref().revision)
+            .map(Response::new)
     }
 
     async fn snapshot(
@@ -228,13 +226,15 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        self.move_leader_response(request.get_ref().target_id).map(Response::new)
+        self.move_leader_response(request.get_ref().target_id)
+            .map(Response::new)
     }
 
     async fn downgrade(
         &self,
         request: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
-        self.downgrade_response(request.get_ref()).map(Response::new)
+        self.downgrade_response(request.get_ref())
+            .map(Response::new)
     }
 }
