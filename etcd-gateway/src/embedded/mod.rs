@@ -57,6 +57,7 @@ pub mod downgrade;
 pub mod election_service;
 pub mod errors;
 pub mod hash;
+mod interval;
 pub mod key_index;
 pub mod kv_service;
 mod kv_txn;

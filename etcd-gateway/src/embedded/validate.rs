@@ -1,10 +1,10 @@
 //! Request checks done before a request reaches the store, as etcd's gRPC layer does them
 //! (`api/v3rpc/key.go`): missing keys, conflicting flags, txn size and keys written twice.
 
-use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use super::errors::EtcdError;
+use super::interval::Interval;
 use crate::etcdserverpb::request_op::Request;
 use crate::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest};
 
@@ -89,51 +89,16 @@ pub fn is_txn_readonly(request: &TxnRequest) -> bool {
         .all(|op| matches!(op.request, Some(Request::RequestRange(_))))
 }
 
-/// Compares byte strings where the empty string stands for "after every key".
-fn affine_cmp(left: &[u8], right: &[u8]) -> Ordering {
-    match (left.is_empty(), right.is_empty()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
-        (false, false) => left.cmp(right),
-    }
-}
-
-/// A half-open key interval `[begin, end)` as etcd's interval tree holds it.
-#[derive(Clone, Debug)]
-struct Interval {
-    begin: Vec<u8>,
-    end: Vec<u8>,
-}
-
-impl Interval {
-    fn point(key: &[u8]) -> Self {
-        let mut end = key.to_vec();
-        end.push(0);
-        Self {
-            begin: key.to_vec(),
-            end,
+/// The interval a delete removes, by etcd's interval comparison (so a delete whose
+/// `range_end` is `"\0"` is an inverted interval that overlaps no key).
+fn delete_interval(request: &DeleteRangeRequest) -> Interval {
+    if request.range_end.is_empty() {
+        Interval::point(&request.key)
+    } else {
+        Interval {
+            begin: request.key.clone(),
+            end: request.range_end.clone(),
         }
-    }
-
-    fn of_delete(request: &DeleteRangeRequest) -> Self {
-        if request.range_end.is_empty() {
-            Self::point(&request.key)
-        } else {
-            Self {
-                begin: request.key.clone(),
-                end: request.range_end.clone(),
-            }
-        }
-    }
-
-    /// Whether the two intervals overlap, by etcd's interval comparison (so a delete whose
-    /// `range_end` is `"\0"` is an inverted interval that overlaps no key).
-    fn overlaps(&self, other: &Interval) -> bool {
-        let left = affine_cmp(&self.begin, &other.begin) == Ordering::Less
-            && affine_cmp(&self.end, &other.begin) != Ordering::Greater;
-        let right = affine_cmp(&self.begin, &other.end) != Ordering::Less;
-        !left && !right
     }
 }
 
@@ -149,7 +114,7 @@ fn check_intervals(reqs: &[RequestOp]) -> Result<(HashSet<Vec<u8>>, Vec<Interval
     let mut dels: Vec<Interval> = reqs
         .iter()
         .filter_map(|op| match &op.request {
-            Some(Request::RequestDeleteRange(request)) => Some(Interval::of_delete(request)),
+            Some(Request::RequestDeleteRange(request)) => Some(delete_interval(request)),
             _ => None,
         })
         .collect();

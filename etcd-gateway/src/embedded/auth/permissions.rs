@@ -8,43 +8,7 @@
 use std::cmp::Ordering;
 
 use crate::authpb::{Permission, Role, permission::Type};
-
-/// Compares two interval bounds; the empty bound is above every key.
-fn compare_bounds(left: &[u8], right: &[u8]) -> Ordering {
-    match (left.is_empty(), right.is_empty()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
-        (false, false) => left.cmp(right),
-    }
-}
-
-/// A half-open interval of keys; an empty `end` is unbounded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Interval {
-    begin: Vec<u8>,
-    end: Vec<u8>,
-}
-
-impl Interval {
-    /// The interval holding only `key`.
-    fn point(key: &[u8]) -> Self {
-        let mut end = key.to_vec();
-        end.push(0);
-        Self {
-            begin: key.to_vec(),
-            end,
-        }
-    }
-
-    /// Whether the two intervals share a key (etcd's `Interval.Compare` giving 0).
-    fn overlaps(&self, other: &Interval) -> bool {
-        let before = compare_bounds(&self.begin, &other.begin) == Ordering::Less
-            && compare_bounds(&self.end, &other.begin) != Ordering::Greater;
-        let after = compare_bounds(&self.begin, &other.end) != Ordering::Less;
-        !before && !after
-    }
-}
+use crate::embedded::interval::{Interval, compare_bounds};
 
 /// The read and write intervals of one user, each sorted by begin.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
