@@ -93,7 +93,10 @@ async fn against_both(client: fn(&str) -> String, want: &str) {
     let ours = tokio::task::spawn_blocking(move || client(&gateway_addr))
         .await
         .expect("client against the embedded store");
-    assert_eq!(ours, want, "the embedded store answers differently from etcd");
+    assert_eq!(
+        ours, want,
+        "the embedded store answers differently from etcd"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
