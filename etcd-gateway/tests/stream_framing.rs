@@ -288,17 +288,23 @@ async fn watch_events_larger_than_64_kib(backend: Backend) {
 }
 
 /// Many events written as fast as possible by concurrent writers, plus one txn of 64 puts
-/// (one message with 64 events): every message is its own chunk.
+/// (one message with 64 events), watched by several streams at once: every message of every
+/// stream is its own chunk.
 async fn watch_under_load(backend: Backend) {
+    const WATCHERS: usize = 4;
     const WRITERS: usize = 16;
     const PUTS_EACH: usize = 25;
     const TXN_PUTS: usize = 64;
     let setup = Setup::start(backend).await;
     let body =
         json!({"create_request": {"key": b64(b"load/"), "range_end": b64(b"load0")}}).to_string();
-    let mut watch = ChunkedResponse::post(setup.addr(), "/v3/watch", &[], &body).await;
-    let created = watch.next_message("watch created").await;
-    assert_eq!(created["result"]["created"], json!(true), "{created}");
+    let mut watches = Vec::new();
+    for _ in 0..WATCHERS {
+        let mut watch = ChunkedResponse::post(setup.addr(), "/v3/watch", &[], &body).await;
+        let created = watch.next_message("watch created").await;
+        assert_eq!(created["result"]["created"], json!(true), "{created}");
+        watches.push(watch);
+    }
 
     let addr = setup.addr().to_owned();
     let writers: Vec<_> = (0..WRITERS)
@@ -329,18 +335,22 @@ async fn watch_under_load(backend: Backend) {
     }
 
     let expected = WRITERS * PUTS_EACH + TXN_PUTS;
-    let mut seen = 0;
-    let mut messages = 0;
-    while seen < expected {
-        let what = format!("{backend:?}: message {messages} ({seen} of {expected} events)");
-        let message = watch.next_message(&what).await;
-        let events = message["result"]["events"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{what}: no events: {message:.300}"));
-        seen += events.len();
-        messages += 1;
+    for (watcher, watch) in watches.iter_mut().enumerate() {
+        let mut seen = 0;
+        let mut messages = 0;
+        while seen < expected {
+            let what = format!(
+                "{backend:?}: watcher {watcher}, message {messages} ({seen} of {expected} events)"
+            );
+            let message = watch.next_message(&what).await;
+            let events = message["result"]["events"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: no events: {message:.300}"));
+            seen += events.len();
+            messages += 1;
+        }
+        assert_eq!(seen, expected, "{backend:?}: watcher {watcher}: events");
     }
-    assert_eq!(seen, expected, "{backend:?}: events");
 }
 
 /// Keepalive answers, one per request message, each its own chunk; the stream ends with the
