@@ -114,6 +114,25 @@ mod tests {
         );
     }
 
+    /// Every framed message is one buffer with its delimiter at the end and no other newline,
+    /// whatever its size or content: the runtime writes each buffer as one HTTP/1.1 chunk.
+    #[test]
+    fn one_buffer_per_message_with_a_single_trailing_newline() {
+        let big = "x\ny\r".repeat(40 * 1024);
+        let line = Framing::JsonLines.result(&serde_json::json!({"value": big}));
+        assert!(line.len() > 64 * 1024);
+        assert_eq!(line.iter().filter(|byte| **byte == b'\n').count(), 1);
+        assert_eq!(line.last(), Some(&b'\n'));
+        let event = Framing::ServerSentEvents.result(&serde_json::json!({"value": big}));
+        assert!(event.starts_with(b"data: ") && event.ends_with(b"}\n\n"));
+        assert_eq!(event.iter().filter(|byte| **byte == b'\n').count(), 2);
+        let error = Framing::JsonLines.error(&Status::unavailable("line\nbreak"));
+        assert_eq!(
+            &error[..],
+            &b"{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"line\\nbreak\",\"http_status\":\"Service Unavailable\",\"code\":14}}\n"[..]
+        );
+    }
+
     #[test]
     fn server_sent_events() {
         let mut headers = HeaderMap::new();

@@ -8,6 +8,10 @@
 //! `Framing` (JSON lines or Server-Sent Events). The HTTP status and headers go out with the first message; an upstream error
 //! before it yields the unary error shape and status, an error after it one final error message.
 //!
+//! Wire framing: each framed message, delimiter included, is one item of the body stream and so
+//! one `http_body::Frame`, which HTTP/1.1 writes as one chunk (a frame is never split or merged
+//! with another). Client parsers of etcd's gateway rely on one complete message per chunk.
+//!
 //! Flow control: the response body is pulled by the HTTP connection, so a slow reader stops the
 //! gateway from reading the upstream stream, and HTTP/2 flow control then holds the upstream
 //! back; nothing is buffered without bound. On the request side at most
@@ -300,7 +304,7 @@ fn input_error_response(status: &Status) -> Response {
 }
 
 /// The response body: framed upstream messages, ended by the upstream, an error, or the
-/// request side failing.
+/// request side failing. Each item is one whole framed message (one HTTP/1.1 chunk).
 struct Lines<Resp> {
     first: Option<Bytes>,
     done: bool,
