@@ -2,8 +2,8 @@
 //!
 //! | etcd | etcd's `/health` | ours |
 //! |------|------------------|------|
-//! | 3.4.23 | `{"health":"true"}` | `{"health":"true"}` |
-//! | 3.5.1 | `{"health":"true","reason":""}` | `{"health":"true"}` (the documented gateway answer) |
+//! | 3.4.23 | `{"health":"true"}` | `{"health":"true","reason":""}` (etcd 3.5's body) |
+//! | 3.5.1 | `{"health":"true","reason":""}` | `{"health":"true","reason":""}` |
 //!
 //! `/version` is passed through: ours must equal etcd's exactly.
 
