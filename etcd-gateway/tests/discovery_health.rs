@@ -20,6 +20,12 @@ use support::{Etcd, EtcdVersion, Gateway};
 
 const MEMBER_LIST: &str = "/v3/cluster/member/list";
 
+/// etcd's raft drops a configuration change proposed before the previous one is marked
+/// applied, and the request never returns: membership changes wait this long after another.
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+}
+
 /// `list` with every started member's `clientURLs` replaced by `urls`.
 fn with_client_urls(mut list: Value, urls: &[String]) -> Value {
     for member in list["members"].as_array_mut().expect("members") {
@@ -98,6 +104,7 @@ async fn discovery(version: EtcdVersion) {
         "member list with a learner"
     );
 
+    settle().await;
     let update = http::post(
         &gateway.addr,
         "/v3/cluster/member/update",
@@ -114,6 +121,7 @@ async fn discovery(version: EtcdVersion) {
 
     // Promoting a learner that is not in sync fails, as etcd's answer passes through.
     let promote_body = format!(r#"{{"ID":"{learner_id}"}}"#);
+    settle().await;
     let theirs = http::post(&etcd.addr(), "/v3/cluster/member/promote", &promote_body).await;
     let ours = http::post(&gateway.addr, "/v3/cluster/member/promote", &promote_body).await;
     // The body is etcd's; the status is etcd 3.5.1's for FailedPrecondition (400), where
@@ -125,6 +133,7 @@ async fn discovery(version: EtcdVersion) {
     );
     assert_eq!(ours.status, 400, "{}", ours.describe());
 
+    settle().await;
     let remove = http::post(
         &gateway.addr,
         "/v3/cluster/member/remove",
@@ -283,4 +292,80 @@ async fn livez_and_readyz_as_etcd_3_5_12() {
         lines[2], "",
         "http.Error's newline after the listing: {text:?}"
     );
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it.
+async fn raw_exchange(addr: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write request");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.expect("read answer");
+        String::from_utf8(answer).expect("UTF-8 answer")
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{addr} did not answer and close: {request:?}"))
+}
+
+/// The status line, the headers Go sends (hyper also sends `content-length` and `date`), and
+/// the body of an answer.
+fn missing_host_parts(answer: &str) -> (String, Option<String>, Option<String>, String) {
+    let (head, body) = answer.split_once("\r\n\r\n").expect("end of the head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default().to_owned();
+    let mut content_type = None;
+    let mut connection = None;
+    for line in lines {
+        let (name, value) = line.split_once(": ").expect("header line");
+        match name.to_ascii_lowercase().as_str() {
+            "content-type" => content_type = Some(value.to_owned()),
+            "connection" => connection = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    (status_line, content_type, connection, body.to_owned())
+}
+
+/// HTTP/1.1 without `Host`: etcd 3.5.1's Go server answers
+/// `400 Bad Request: missing required Host header` (net/http server.go, `badRequestError`)
+/// and closes the connection; so does ours, on both backends. HTTP/1.0 needs no `Host`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_1_1_without_host_is_a_bad_request() {
+    let etcd = Etcd::start(EtcdVersion::V3_5).await;
+    let upstream = Gateway::start(&etcd.client_url()).await;
+    let embedded = Gateway::start_embedded().await;
+    let expected = (
+        "HTTP/1.1 400 Bad Request: missing required Host header".to_owned(),
+        Some("text/plain; charset=utf-8".to_owned()),
+        Some("close".to_owned()),
+        "400 Bad Request: missing required Host header".to_owned(),
+    );
+    for (what, addr) in [
+        ("etcd 3.5.1", etcd.addr()),
+        ("ours upstream", upstream.addr.clone()),
+        ("ours embedded", embedded.addr.clone()),
+    ] {
+        for request in [
+            "GET /health HTTP/1.1\r\n\r\n",
+            "POST /v3/kv/range HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+        ] {
+            let answer = raw_exchange(&addr, request).await;
+            assert_eq!(
+                missing_host_parts(&answer),
+                expected,
+                "{what}: {request:?} → {answer:?}"
+            );
+        }
+        let answer = raw_exchange(&addr, "GET /health HTTP/1.0\r\n\r\n").await;
+        assert!(
+            answer.starts_with("HTTP/1.0 200 OK\r\n")
+                && answer.ends_with(r#"{"health":"true","reason":""}"#),
+            "{what}: HTTP/1.0 without Host → {answer:?}"
+        );
+    }
 }
