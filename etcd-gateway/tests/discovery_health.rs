@@ -369,3 +369,52 @@ async fn http_1_1_without_host_is_a_bad_request() {
         );
     }
 }
+
+/// An active CORRUPT alarm fails `/readyz`'s `data_corruption` check (etcd 3.5.12
+/// health.go `activeAlarmCheck`: `alarm activated: CORRUPT`), listed with the other checks
+/// and http.Error's newline; `?exclude=data_corruption` and `/livez` stay `ok`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_reports_an_active_corrupt_alarm() {
+    let gateway = Gateway::start_embedded().await;
+    let reply = http::post(
+        &gateway.addr,
+        "/v3/maintenance/alarm",
+        r#"{"action":"ACTIVATE","memberID":"42","alarm":"CORRUPT"}"#,
+    )
+    .await;
+    expect_ok(&reply, "activate CORRUPT");
+    let reply = http::get(&gateway.addr, "/readyz").await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (
+            503,
+            "[-]data_corruption failed: alarm activated: CORRUPT\n[+]linearizable_read ok\n\
+             [+]serializable_read ok\n\n"
+                .to_owned()
+        )
+    );
+    let reply = http::get(&gateway.addr, "/readyz/data_corruption").await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (
+            503,
+            "[-]data_corruption failed: alarm activated: CORRUPT\n\n".to_owned()
+        )
+    );
+    for path in ["/readyz?exclude=data_corruption", "/livez"] {
+        let reply = http::get(&gateway.addr, path).await;
+        assert_eq!(
+            (reply.status, reply.text()),
+            (200, "ok\n".to_owned()),
+            "{path}"
+        );
+    }
+    let reply = http::get(&gateway.addr, "/health").await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (
+            503,
+            "{\"health\":\"false\",\"reason\":\"ALARM CORRUPT\"}\n".to_owned()
+        )
+    );
+}
