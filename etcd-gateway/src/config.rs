@@ -175,6 +175,13 @@ impl Config {
         } else {
             "http"
         };
+        if listen_addr.ip().is_unspecified() {
+            tracing::warn!(
+                %listen_addr,
+                "listening on a wildcard address: members are listed with client URL \
+                 {scheme}://{listen_addr}, which clients cannot reach; set --advertise-client-urls"
+            );
+        }
         vec![format!("{scheme}://{listen_addr}")]
     }
 
