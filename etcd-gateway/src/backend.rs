@@ -13,7 +13,7 @@ use anyhow::Result;
 use gateway_runtime::GrpcTransport;
 use tonic::service::Routes;
 
-use crate::config::Config;
+use crate::config::{Config, MemberClientUrls};
 use crate::embedded::Embedded;
 
 /// The backend chosen by the configuration.
@@ -33,18 +33,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The upstream backend if `--endpoints` lists any, the embedded one otherwise. The
-    /// embedded member advertises `http://<listen_addr>` (the address actually bound; `https://`
-    /// with `--cert-file`) as its client URL.
+    /// The upstream backend if `--endpoints` lists any, the embedded one otherwise. Both answer
+    /// the gateway's advertised URLs ([`Config::advertised_client_urls`]) as the members'
+    /// client URLs (the upstream unless `--member-client-urls=passthrough`).
     pub fn from_config(config: &Config, listen_addr: SocketAddr) -> Result<Self> {
         let endpoints = config.upstream_endpoints();
         if endpoints.is_empty() {
-            let scheme = if config.tls.cert_file.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            let client_urls = vec![format!("{scheme}://{listen_addr}")];
+            let client_urls = config.advertised_client_urls(listen_addr);
             let options = crate::embedded::server::EmbeddedOptions {
                 store: crate::embedded::StoreOptions {
                     quota_backend_bytes: config.quota_backend_bytes,
@@ -65,8 +60,16 @@ impl Backend {
                 &config.tls.upstream()?,
             )?;
             let transport = gateway_runtime::transport(pool.clone());
+            let transport = crate::resume::wrap(transport, &config.resume);
+            let transport = match config.member_client_urls {
+                MemberClientUrls::Advertised => crate::upstream::advertise::wrap(
+                    transport,
+                    config.advertised_client_urls(listen_addr),
+                ),
+                MemberClientUrls::Passthrough => transport,
+            };
             Ok(Self::Upstream {
-                transport: crate::resume::wrap(transport, &config.resume),
+                transport,
                 endpoints,
                 pool,
             })

@@ -37,6 +37,28 @@ pub struct Config {
     )]
     pub listen_addr: SocketAddr,
 
+    /// Comma-separated client URLs of the gateway, answered as every member's `clientURLs` in
+    /// the Cluster service's responses (`MemberList`...), so that clients discovering the
+    /// cluster keep talking to the gateway [default: the URL it listens on, `https://` with
+    /// --cert-file].
+    #[arg(
+        long,
+        env = "ETCD_GATEWAY_ADVERTISE_CLIENT_URLS",
+        value_delimiter = ','
+    )]
+    pub advertise_client_urls: Vec<String>,
+
+    /// Upstream: `advertised` answers the members' client URLs as --advertise-client-urls;
+    /// `passthrough` answers the members' own URLs (clients that discover the cluster then
+    /// bypass the gateway).
+    #[arg(
+        long,
+        env = "ETCD_GATEWAY_MEMBER_CLIENT_URLS",
+        value_enum,
+        default_value = "advertised"
+    )]
+    pub member_client_urls: MemberClientUrls,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive list.
     #[arg(long, env = "ETCD_GATEWAY_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -85,6 +107,15 @@ pub struct Config {
     pub command: Option<Command>,
 }
 
+/// Which client URLs the Cluster service's responses list for the upstream members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MemberClientUrls {
+    /// The gateway's advertised URLs.
+    Advertised,
+    /// The members' own URLs, as the upstream answers them.
+    Passthrough,
+}
+
 /// The commands run instead of serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
@@ -124,6 +155,34 @@ impl Config {
             .filter(|url| !url.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The gateway's client URLs: --advertise-client-urls (blank entries dropped), or the URL
+    /// of `listen_addr` (the address actually bound), `https://` when serving TLS.
+    pub fn advertised_client_urls(&self, listen_addr: SocketAddr) -> Vec<String> {
+        let given: Vec<String> = self
+            .advertise_client_urls
+            .iter()
+            .map(|url| url.trim())
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !given.is_empty() {
+            return given;
+        }
+        let scheme = if self.tls.cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if listen_addr.ip().is_unspecified() {
+            tracing::warn!(
+                %listen_addr,
+                "listening on a wildcard address: members are listed with client URL \
+                 {scheme}://{listen_addr}, which clients cannot reach; set --advertise-client-urls"
+            );
+        }
+        vec![format!("{scheme}://{listen_addr}")]
     }
 
     /// The embedded store's directory: --data-dir, or `<name>.etcd` as etcd defaults it.
@@ -193,6 +252,35 @@ mod tests {
                 "{flag}"
             );
         }
+    }
+
+    #[test]
+    fn advertised_client_urls_default_to_the_listen_url() {
+        let addr = "127.0.0.1:4001".parse().unwrap();
+        let config = parse(&[]).unwrap();
+        assert_eq!(
+            config.advertised_client_urls(addr),
+            ["http://127.0.0.1:4001"]
+        );
+        assert_eq!(
+            config.member_client_urls,
+            super::MemberClientUrls::Advertised
+        );
+        let config = parse(&[
+            "--advertise-client-urls",
+            "https://gw-a:2379, https://gw-b:2379,",
+            "--member-client-urls",
+            "passthrough",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.advertised_client_urls(addr),
+            ["https://gw-a:2379", "https://gw-b:2379"]
+        );
+        assert_eq!(
+            config.member_client_urls,
+            super::MemberClientUrls::Passthrough
+        );
     }
 
     #[test]

@@ -46,8 +46,10 @@ pub fn app(
         .max_body_bytes(max_body_bytes)
         .shutdown(shutdown)
         .route("/version", get(status::version))
-        .route("/health", get(status::health))
         .route("/metrics", get(metrics::serve_metrics));
+    let router = status::health::routes()
+        .into_iter()
+        .fold(router, |router, (path, route)| router.route(&path, route));
     let router = docs::routes()
         .into_iter()
         .fold(router, |router, (path, route)| router.route(path, route));

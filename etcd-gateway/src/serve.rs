@@ -27,6 +27,7 @@ use crate::config::parse_duration;
 use crate::tls::ServerTls;
 
 mod connection;
+mod host;
 
 use connection::{accept, accept_error, connection_cap, serve_connection};
 

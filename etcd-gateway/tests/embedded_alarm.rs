@@ -169,7 +169,10 @@ async fn quota_raises_nospace_which_survives_a_restart_until_disarmed() {
     );
     assert_eq!(alarms(&gateway).await, json!({}));
     assert_eq!(put(&gateway, "a", b"4").await.0, 200);
-    assert_eq!(health(&gateway).await, (200, json!({"health": "true"})));
+    assert_eq!(
+        health(&gateway).await,
+        (200, json!({"health": "true", "reason": ""}))
+    );
     // Disarming again changes nothing and lists nothing.
     assert_eq!(
         deactivate_nospace(&gateway, &member).await,
@@ -230,7 +233,7 @@ async fn alarm_activate_and_corrupt_as_etcd() {
     let reply = http::get(&gateway.addr, "/health?exclude=CORRUPT").await;
     assert_eq!(
         (reply.status, reply.expect_json()),
-        (200, json!({"health": "true"}))
+        (200, json!({"health": "true", "reason": ""}))
     );
 
     let (status, body) = post(
@@ -376,7 +379,10 @@ async fn a_full_disk_is_survivable() {
     );
     let (status, body) = put(&gateway, "after", b"1").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(health(&gateway).await, (200, json!({"health": "true"})));
+    assert_eq!(
+        health(&gateway).await,
+        (200, json!({"health": "true", "reason": ""}))
+    );
     let (status, body) = post(&gateway, "/v3/kv/range", json!({"key": b64("after")})).await;
     assert_eq!((status, &body["kvs"][0]["value"]), (200, &json!(b64("1"))));
     drop(gateway);

@@ -182,7 +182,7 @@ async fn json_gateway_on_the_embedded_store() {
     let health = http::get(&gateway.addr, "/health").await;
     assert_eq!(
         (health.status, health.text()),
-        (200, r#"{"health":"true"}"#.to_owned())
+        (200, r#"{"health":"true","reason":""}"#.to_owned())
     );
 
     let status = post(&gateway, "/v3/maintenance/status", json!({})).await;

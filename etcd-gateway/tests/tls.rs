@@ -87,7 +87,10 @@ async fn http1_and_http2_by_alpn_on_one_tls_port() {
         .await
         .unwrap();
     assert_eq!(health.reply.status, 200);
-    assert_eq!(health.reply.expect_json(), json!({"health": "true"}));
+    assert_eq!(
+        health.reply.expect_json(),
+        json!({"health": "true", "reason": ""})
+    );
 
     // Plain HTTP on the TLS port gets no answer.
     let plain = http::request_with_timeout(

@@ -186,7 +186,8 @@ impl Drop for Busy {
     }
 }
 
-/// The connection's service: each request counted in flight until its response body ends.
+/// The connection's service: each request counted in flight until its response body ends;
+/// an HTTP/1.1 request without `Host` refused as Go refuses it.
 struct Tracked {
     inner: TowerToHyperService<axum::Router>,
     activity: Arc<Activity>,
@@ -198,6 +199,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        if super::host::lacks_host(&request) {
+            return Box::pin(async { Ok(super::host::missing_host()) });
+        }
         let busy = self.activity.begin();
         let response = self.inner.call(request);
         Box::pin(async move {

@@ -9,7 +9,9 @@
 //! * [`policy`]: which calls may be retried after which failures.
 //! * [`pool`]: the members as one gRPC service.
 //! * [`deadline`], [`body`]: the `grpc-timeout` header and the response bodies.
+//! * [`advertise`]: the members' client URLs answered as the gateway's own.
 
+pub mod advertise;
 pub mod args;
 pub mod body;
 pub mod deadline;

@@ -243,6 +243,13 @@ impl Side {
             Store::Etcd(etcd) => {
                 side.masker.port(etcd.client_port, "client");
                 side.masker.port(etcd.peer_port, "peer");
+                // Our gateway in front of the member answers its own URL as the member's
+                // client URL (`--advertise-client-urls`).
+                if side.addr != etcd.addr() {
+                    let port = side.addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+                    side.masker
+                        .port(port.expect("port in the gateway address"), "client");
+                }
                 let (peer_url, client_url) = (etcd.peer_url(), etcd.client_url());
                 side.vars.insert("peer_url".into(), peer_url);
                 side.vars.insert("client_url".into(), client_url);
