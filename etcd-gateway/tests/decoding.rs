@@ -1,6 +1,6 @@
 //! Request decoding: what etcd's gateway accepts is accepted (line-wrapped base64, `bytes` as an
 //! array of byte values, unknown enum numbers), and every decode error names the field path,
-//! what was expected and what was found (status 400, code 3), on HTTP, streams and WebSocket.
+//! what was expected and what was found (status 400, code 3), on HTTP, streams (JSON lines and SSE) and WebSocket.
 //!
 //! Decoding happens in the gateway before any backend is called, so the messages are the same
 //! with etcd 3.5.1 upstream and with the embedded backend; both are run.
@@ -327,14 +327,17 @@ async fn check_malformed(addr: &str, label: &str) {
             ));
         }
     }
+    let sse = [("accept", "text/event-stream")];
     for (path, body, message) in MALFORMED_STREAM {
-        let reply = http::post(addr, path, body).await;
-        let got = (reply.status, reply.json().map(|json| message_of(&json)));
-        let want = (400, Some(message.to_string()));
-        if got != want {
-            failures.push(format!(
-                "{label} POST {path} {body}\n  got  {got:?}\n  want {want:?}"
-            ));
+        for (framing, headers) in [("JSON lines", &[][..]), ("SSE", &sse[..])] {
+            let reply = http::post_with(addr, path, headers, body).await;
+            let got = (reply.status, reply.json().map(|json| message_of(&json)));
+            let want = (400, Some(message.to_string()));
+            if got != want {
+                failures.push(format!(
+                    "{label} {framing} POST {path} {body}\n  got  {got:?}\n  want {want:?}"
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
