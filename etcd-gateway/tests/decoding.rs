@@ -3,7 +3,7 @@
 //! what was expected and what was found (status 400, code 3), on HTTP, streams (JSON lines and SSE) and WebSocket.
 //!
 //! Decoding happens in the gateway before any backend is called, so the messages are the same
-//! with etcd 3.5.1 upstream and with the embedded backend; both are run.
+//! with etcd 3.4.23 and 3.5.1 upstream and with the embedded backend; all are run.
 
 mod support;
 
@@ -367,12 +367,22 @@ async fn check_websocket(addr: &str, label: &str) {
     }
 }
 
+async fn malformed_upstream(version: EtcdVersion) {
+    let etcd = Etcd::start(version).await;
+    let gateway = Gateway::start(&etcd.client_url()).await;
+    let label = format!("upstream {}", version.version());
+    check_malformed(&gateway.addr, &label).await;
+    check_websocket(&gateway.addr, &label).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_name_the_field_upstream_3_5() {
-    let etcd = Etcd::start(EtcdVersion::V3_5).await;
-    let gateway = Gateway::start(&etcd.client_url()).await;
-    check_malformed(&gateway.addr, "upstream 3.5.1").await;
-    check_websocket(&gateway.addr, "upstream 3.5.1").await;
+    malformed_upstream(EtcdVersion::V3_5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_name_the_field_upstream_3_4() {
+    malformed_upstream(EtcdVersion::V3_4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,20 +424,36 @@ async fn leniency_answers(addr: &str) -> Vec<(u16, Value)> {
     answers
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leniencies_match_etcd_3_5_gateway() {
-    let reference = Etcd::start(EtcdVersion::V3_5).await;
-    let etcd = Etcd::start(EtcdVersion::V3_5).await;
+/// etcd's own gateway of `version` is the reference for ours upstream (same version) and
+/// embedded.
+async fn leniencies_match(version: EtcdVersion) {
+    let reference = Etcd::start(version).await;
+    let etcd = Etcd::start(version).await;
     let upstream = Gateway::start(&etcd.client_url()).await;
     let embedded = Gateway::start_embedded().await;
     let want = leniency_answers(&reference.addr()).await;
-    assert_eq!(want[0].0, 200, "etcd: {want:?}");
-    assert_eq!(want[1].1["count"], json!("1"), "etcd: {want:?}");
-    assert_eq!(want[3].1["count"], json!("1"), "etcd: {want:?}");
+    let tag = version.version();
+    assert_eq!(want[0].0, 200, "etcd {tag}: {want:?}");
+    assert_eq!(want[1].1["count"], json!("1"), "etcd {tag}: {want:?}");
+    assert_eq!(want[3].1["count"], json!("1"), "etcd {tag}: {want:?}");
     assert_eq!(
         leniency_answers(&upstream.addr).await,
         want,
-        "upstream 3.5.1"
+        "upstream {tag}"
     );
-    assert_eq!(leniency_answers(&embedded.addr).await, want, "embedded");
+    assert_eq!(
+        leniency_answers(&embedded.addr).await,
+        want,
+        "embedded vs etcd {tag}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leniencies_match_etcd_3_5_gateway() {
+    leniencies_match(EtcdVersion::V3_5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leniencies_match_etcd_3_4_gateway() {
+    leniencies_match(EtcdVersion::V3_4).await;
 }
