@@ -215,3 +215,68 @@ where
         E::deserialize(name).map(Into::into)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::from_value;
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    #[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+    enum Order {
+        #[serde(rename = "ASCEND")]
+        Ascend,
+    }
+
+    impl From<Order> for i32 {
+        fn from(_: Order) -> i32 {
+            1
+        }
+    }
+
+    /// The message for `{"field": value}` decoded as a map of `T`.
+    fn error<T: DeserializeOwned>(value: serde_json::Value) -> String {
+        let wrapped = json!({ "field": value });
+        match from_value::<std::collections::BTreeMap<String, T>>(wrapped) {
+            Ok(_) => panic!("decoded"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn numbers_accept_numbers_and_numeric_strings() {
+        let value: NumberDeserialize<i64> = serde_json::from_str(r#""-5""#).unwrap();
+        assert_eq!(value.0, -5);
+        let value: NumberDeserialize<u64> = serde_json::from_str("18446744073709551615").unwrap();
+        assert_eq!(value.0, u64::MAX);
+        assert_eq!(
+            error::<NumberDeserialize<u32>>(json!(-1)),
+            r#"invalid value for "field": expected a non-negative 32-bit integer (number or numeric string), found -1"#
+        );
+    }
+
+    #[test]
+    fn bytes_accept_base64_and_byte_arrays() {
+        let value: BytesDeserialize<Vec<u8>> = serde_json::from_str(r#""Zm9v\nYg==""#).unwrap();
+        assert_eq!(value.0, b"foob");
+        let value: BytesDeserialize<Vec<u8>> = serde_json::from_str("[102,111]").unwrap();
+        assert_eq!(value.0, b"fo");
+        assert_eq!(
+            error::<BytesDeserialize<Vec<u8>>>(json!("a!")),
+            r#"invalid base64 in "field" at character 2 ('!')"#
+        );
+    }
+
+    #[test]
+    fn enums_are_open() {
+        let value: OpenEnum<Order> = serde_json::from_str("99").unwrap();
+        assert_eq!(value.0, 99);
+        let value: OpenEnum<Order> = serde_json::from_str(r#""ASCEND""#).unwrap();
+        assert_eq!(value.0, 1);
+        assert_eq!(
+            error::<OpenEnum<Order>>(json!(true)),
+            r#"invalid value for "field": expected an enum value name or a 32-bit number, found true"#
+        );
+    }
+}
