@@ -150,7 +150,7 @@ async fn routes_over_websockets() {
     // `ws-bad-message`: ours ends the call with an error message and closes the socket; etcd
     // ignores the message and keeps watching.
     send_both(&mut sa, &mut sb, "value=").await;
-    let error = r#"{"error":{"grpc_code":3,"http_code":400,"message":"invalid request body: expected value at line 1 column 1","http_status":"Bad Request","code":3}}"#;
+    let error = r#"{"error":{"grpc_code":3,"http_code":400,"message":"request body is not JSON: expected a JSON object","http_status":"Bad Request","code":3}}"#;
     assert_eq!(ws_text(&mut sb, "ours").await, error);
     assert_eq!(ws_next(&mut sb, MESSAGE_TIMEOUT).await, WsEvent::Closed);
     pair.write("/v3/kv/put", &put("bar", "2")).await; // 6

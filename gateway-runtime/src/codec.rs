@@ -8,6 +8,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tonic::Status;
 
+use crate::json;
+
 /// Decodes a request message from a JSON body.
 ///
 /// * Only the first JSON value is read; anything after it is ignored.
@@ -15,8 +17,8 @@ use tonic::Status;
 /// * A top-level value that is not an object is rejected.
 /// * `null` object members (at any depth) are treated as absent.
 ///
-/// Every failure is [`tonic::Code::InvalidArgument`] with a message naming the field path and
-/// the reason (and, for syntax errors, the line and column).
+/// Every failure is [`tonic::Code::InvalidArgument`] with a message naming the field path, what
+/// was expected and what was found.
 pub fn decode<T>(body: &[u8]) -> Result<T, Status>
 where
     T: DeserializeOwned + Default,
@@ -30,29 +32,21 @@ where
         _ => return Err(not_an_object(body, body[start])),
     }
 
-    // Fast path: no field-path tracking (it allocates per key); errors are rare and are
-    // decoded again below to name the field.
+    // Fast path: straight from the text. Errors are rare; the slow path below parses the body
+    // into a tree (resolving duplicate keys as "last one wins" and dropping `null` members) and
+    // decodes that, naming the field of any error.
     let mut de = serde_json::Deserializer::from_slice(body);
     if let Ok(message) = T::deserialize(&mut de) {
         return Ok(message);
     }
-    match decode_lenient(body) {
-        Some(result) => result,
-        None => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            match serde_path_to_error::deserialize::<_, T>(&mut de) {
-                Ok(message) => Ok(message),
-                Err(err) => Err(invalid_body(&err)),
-            }
-        }
-    }
+    decode_value(first_value(body)?)
 }
 
 /// Decodes a request message from an already-parsed JSON value (used when path variables and
 /// query parameters are merged into the body). Errors are as for [`decode`].
 pub fn decode_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, Status> {
     normalize(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|err| invalid_body(&err))
+    json::from_value(value).map_err(|err| Status::invalid_argument(err.to_string()))
 }
 
 /// Parses the first JSON value of a body into a tree: empty or `null` is an empty object, and
@@ -68,9 +62,14 @@ pub fn parse_object(body: &[u8]) -> Result<serde_json::Value, Status> {
         }
         other => return Err(not_an_object(body, other)),
     }
+    first_value(body)
+}
+
+/// Parses the first JSON value of a body into a tree; a syntax error names the member it is in
+/// and the byte offset.
+pub fn first_value(body: &[u8]) -> Result<serde_json::Value, Status> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_json::Value::deserialize(&mut de)
-        .map_err(|err| Status::invalid_argument(format!("invalid request body: {err}")))
+    serde_path_to_error::deserialize(&mut de).map_err(|err| not_json(body, &err))
 }
 
 /// Encodes a response message as compact JSON.
@@ -83,22 +82,6 @@ where
     serde_json::to_vec(message)
         .map(Bytes::from)
         .map_err(|err| Status::internal(format!("failed to encode response: {err}")))
-}
-
-/// Slow path: parses the first value into a tree, normalizes it and decodes again (the tree also
-/// resolves duplicate keys as "last one wins").
-///
-/// Returns `None` when the body is not valid JSON, or when the retry fails and nothing was
-/// stripped (the caller's error then carries the line and column).
-fn decode_lenient<T: DeserializeOwned>(body: &[u8]) -> Option<Result<T, Status>> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let mut value = serde_json::Value::deserialize(&mut de).ok()?;
-    let stripped = normalize(&mut value);
-    match serde_path_to_error::deserialize(value) {
-        Ok(message) => Some(Ok(message)),
-        Err(err) if stripped => Some(Err(invalid_body(&err))),
-        Err(_) => None,
-    }
 }
 
 /// Recursively removes what grpc-gateway treats as absent: object members whose value is `null`
@@ -152,8 +135,8 @@ fn lower_camel(name: &str) -> String {
 /// The error for a body whose first value is not an object (or is not valid JSON at all).
 fn not_an_object(body: &[u8], first: u8) -> Status {
     let mut de = serde_json::Deserializer::from_slice(body);
-    if let Err(err) = serde::de::IgnoredAny::deserialize(&mut de) {
-        return Status::invalid_argument(format!("invalid request body: {err}"));
+    if serde::de::IgnoredAny::deserialize(&mut de).is_err() {
+        return Status::invalid_argument("request body is not JSON: expected a JSON object");
     }
     let found = match first {
         b'[' => "an array",
@@ -166,18 +149,51 @@ fn not_an_object(body: &[u8], first: u8) -> Status {
     ))
 }
 
-/// Formats a decode error with its field path.
-fn invalid_body(err: &serde_path_to_error::Error<serde_json::Error>) -> Status {
+/// The error for a body that is not valid JSON: what is wrong, in which member, at which byte.
+fn not_json(body: &[u8], err: &serde_path_to_error::Error<serde_json::Error>) -> Status {
+    let inner = err.inner();
+    let reason = syntax_reason(inner);
     let path = err.path();
     let known = path
         .iter()
-        .any(|segment| !matches!(segment, serde_path_to_error::Segment::Unknown));
-    let message = if !known {
-        format!("invalid request body: {}", err.inner())
-    } else {
-        format!("invalid request body: at \"{path}\": {}", err.inner())
+        .all(|segment| !matches!(segment, serde_path_to_error::Segment::Unknown));
+    let place = match path.to_string().as_str() {
+        "." | "" => String::new(),
+        shown if known => format!(" in \"{shown}\""),
+        _ => String::new(),
     };
-    Status::invalid_argument(message)
+    let offset = byte_offset(body, inner.line(), inner.column());
+    Status::invalid_argument(format!(
+        "request body is not JSON: {reason}{place} at byte {offset}"
+    ))
+}
+
+/// serde_json's description of a syntax error, reworded and without its line and column.
+fn syntax_reason(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let bare = match text.rfind(" at line ") {
+        Some(end) => &text[..end],
+        None => &text,
+    };
+    match bare {
+        _ if err.is_eof() => "the body ends before the JSON value is complete".to_owned(),
+        "expected value" | "expected ident" => "expected a JSON value".to_owned(),
+        "key must be a string" => "expected a member name in double quotes".to_owned(),
+        "expected `:`" => "expected ':' after a member name".to_owned(),
+        "expected `,` or `}`" => "expected ',' or '}' after an object member".to_owned(),
+        "expected `,` or `]`" => "expected ',' or ']' after an array element".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The 1-based byte offset of serde_json's line and column.
+fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = body
+        .split(|b| *b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|text| text.len() + 1)
+        .sum();
+    line_start + column.max(1)
 }
 
 fn is_json_whitespace(b: u8) -> bool {
@@ -276,8 +292,10 @@ mod tests {
 
     #[test]
     fn null_array_elements_are_not_stripped() {
-        let message = err(r#"{"key":null,"items":[null]}"#);
-        assert!(message.contains(r#"at "items[0]""#), "{message}");
+        assert_eq!(
+            err(r#"{"key":null,"items":[null]}"#),
+            r#"invalid value for "items[0]": expected a JSON object, found null"#
+        );
     }
 
     #[test]
@@ -304,39 +322,43 @@ mod tests {
     fn type_errors_name_the_path() {
         assert_eq!(
             err(r#"{"key":123}"#),
-            r#"invalid request body: at "key": invalid type: integer `123`, expected a string at line 1 column 10"#
+            r#"invalid value for "key": expected a string, found 123"#
         );
         assert_eq!(
             err(r#"{"items":[{"target":"BOGUS"}]}"#),
-            r#"invalid request body: at "items[0].target": unknown variant `BOGUS`, expected `Version` or `Value` at line 1 column 27"#
+            r#"invalid value for "items[0].target": expected one of "Version", "Value" or an enum number, found "BOGUS""#
         );
-    }
-
-    #[test]
-    fn errors_after_null_stripping_are_reported_from_the_stripped_attempt() {
         assert_eq!(
             err(r#"{"key":null,"limit":"x"}"#),
-            r#"invalid request body: at "limit": invalid type: string "x", expected i64"#
+            r#"invalid value for "limit": expected i64, found "x""#
+        );
+        assert_eq!(
+            err(r#"{"items":{}}"#),
+            r#"invalid value for "items": expected an array, found an object"#
         );
     }
 
     #[test]
-    fn syntax_errors_have_line_and_column() {
+    fn syntax_errors_name_the_member_and_byte() {
         assert_eq!(
             err("{\"key\":"),
-            r#"invalid request body: at "key": EOF while parsing a value at line 1 column 7"#
+            r#"request body is not JSON: the body ends before the JSON value is complete in "key" at byte 7"#
         );
         assert_eq!(
             err("{\n  key: 1}"),
-            "invalid request body: key must be a string at line 2 column 3"
+            "request body is not JSON: expected a member name in double quotes at byte 5"
+        );
+        assert_eq!(
+            err(r#"{"key":"a" "limit":1}"#),
+            "request body is not JSON: expected ',' or '}' after an object member at byte 12"
         );
         assert_eq!(
             err("not json"),
-            "invalid request body: expected ident at line 1 column 2"
+            "request body is not JSON: expected a JSON object"
         );
         assert_eq!(
             err("value="),
-            "invalid request body: expected value at line 1 column 1"
+            "request body is not JSON: expected a JSON object"
         );
     }
 

@@ -34,6 +34,7 @@ mod context;
 mod cors;
 mod endpoint;
 pub mod error;
+pub mod json;
 mod metadata;
 mod router;
 pub mod session;

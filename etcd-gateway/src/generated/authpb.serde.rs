@@ -122,7 +122,11 @@ impl<'de> serde::Deserialize<'de> for Permission {
                                 return Err(serde::de::Error::duplicate_field("permType"));
                             }
                             perm_type__ = Some(
-                                map_.next_value::<permission::Type>()? as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<permission::Type>,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::Key => {
@@ -131,7 +135,9 @@ impl<'de> serde::Deserialize<'de> for Permission {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -141,7 +147,9 @@ impl<'de> serde::Deserialize<'de> for Permission {
                             }
                             range_end__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -333,7 +341,9 @@ impl<'de> serde::Deserialize<'de> for Role {
                             }
                             name__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -483,7 +493,9 @@ impl<'de> serde::Deserialize<'de> for User {
                             }
                             name__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -493,7 +505,9 @@ impl<'de> serde::Deserialize<'de> for User {
                             }
                             password__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }

@@ -109,7 +109,9 @@ impl<'de> serde::Deserialize<'de> for AlarmMember {
                             }
                             member_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -117,7 +119,13 @@ impl<'de> serde::Deserialize<'de> for AlarmMember {
                             if alarm__.is_some() {
                                 return Err(serde::de::Error::duplicate_field("alarm"));
                             }
-                            alarm__ = Some(map_.next_value::<AlarmType>()? as i32);
+                            alarm__ = Some(
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<AlarmType>,
+                                    >()?
+                                    .0,
+                            );
                         }
                         GeneratedField::__SkipField__ => {
                             let _ = map_.next_value::<serde::de::IgnoredAny>()?;
@@ -254,7 +262,13 @@ impl<'de> serde::Deserialize<'de> for AlarmRequest {
                                 return Err(serde::de::Error::duplicate_field("action"));
                             }
                             action__ = Some(
-                                map_.next_value::<alarm_request::AlarmAction>()? as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<
+                                            alarm_request::AlarmAction,
+                                        >,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::MemberId => {
@@ -263,7 +277,9 @@ impl<'de> serde::Deserialize<'de> for AlarmRequest {
                             }
                             member_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -271,7 +287,13 @@ impl<'de> serde::Deserialize<'de> for AlarmRequest {
                             if alarm__.is_some() {
                                 return Err(serde::de::Error::duplicate_field("alarm"));
                             }
-                            alarm__ = Some(map_.next_value::<AlarmType>()? as i32);
+                            alarm__ = Some(
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<AlarmType>,
+                                    >()?
+                                    .0,
+                            );
                         }
                         GeneratedField::__SkipField__ => {
                             let _ = map_.next_value::<serde::de::IgnoredAny>()?;
@@ -2158,7 +2180,9 @@ impl<'de> serde::Deserialize<'de> for AuthRoleRevokePermissionRequest {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -2168,7 +2192,9 @@ impl<'de> serde::Deserialize<'de> for AuthRoleRevokePermissionRequest {
                             }
                             range_end__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -2511,7 +2537,9 @@ impl<'de> serde::Deserialize<'de> for AuthStatusResponse {
                             }
                             auth_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -4508,7 +4536,9 @@ impl<'de> serde::Deserialize<'de> for CompactionRequest {
                             }
                             revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -4849,7 +4879,11 @@ impl<'de> serde::Deserialize<'de> for Compare {
                                 return Err(serde::de::Error::duplicate_field("result"));
                             }
                             result__ = Some(
-                                map_.next_value::<compare::CompareResult>()? as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<compare::CompareResult>,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::Target => {
@@ -4857,7 +4891,11 @@ impl<'de> serde::Deserialize<'de> for Compare {
                                 return Err(serde::de::Error::duplicate_field("target"));
                             }
                             target__ = Some(
-                                map_.next_value::<compare::CompareTarget>()? as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<compare::CompareTarget>,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::Key => {
@@ -4866,7 +4904,9 @@ impl<'de> serde::Deserialize<'de> for Compare {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -4876,7 +4916,9 @@ impl<'de> serde::Deserialize<'de> for Compare {
                             }
                             range_end__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -4887,7 +4929,7 @@ impl<'de> serde::Deserialize<'de> for Compare {
                             target_union__ = map_
                                 .next_value::<
                                     ::std::option::Option<
-                                        ::pbjson::private::NumberDeserialize<_>,
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
                                     >,
                                 >()?
                                 .map(|x| compare::TargetUnion::Version(x.0));
@@ -4901,7 +4943,7 @@ impl<'de> serde::Deserialize<'de> for Compare {
                             target_union__ = map_
                                 .next_value::<
                                     ::std::option::Option<
-                                        ::pbjson::private::NumberDeserialize<_>,
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
                                     >,
                                 >()?
                                 .map(|x| compare::TargetUnion::CreateRevision(x.0));
@@ -4915,7 +4957,7 @@ impl<'de> serde::Deserialize<'de> for Compare {
                             target_union__ = map_
                                 .next_value::<
                                     ::std::option::Option<
-                                        ::pbjson::private::NumberDeserialize<_>,
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
                                     >,
                                 >()?
                                 .map(|x| compare::TargetUnion::ModRevision(x.0));
@@ -4927,7 +4969,7 @@ impl<'de> serde::Deserialize<'de> for Compare {
                             target_union__ = map_
                                 .next_value::<
                                     ::std::option::Option<
-                                        ::pbjson::private::BytesDeserialize<_>,
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
                                     >,
                                 >()?
                                 .map(|x| compare::TargetUnion::Value(x.0));
@@ -4939,7 +4981,7 @@ impl<'de> serde::Deserialize<'de> for Compare {
                             target_union__ = map_
                                 .next_value::<
                                     ::std::option::Option<
-                                        ::pbjson::private::NumberDeserialize<_>,
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
                                     >,
                                 >()?
                                 .map(|x| compare::TargetUnion::Lease(x.0));
@@ -5423,7 +5465,9 @@ impl<'de> serde::Deserialize<'de> for DeleteRangeRequest {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -5433,7 +5477,9 @@ impl<'de> serde::Deserialize<'de> for DeleteRangeRequest {
                             }
                             range_end__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -5582,7 +5628,9 @@ impl<'de> serde::Deserialize<'de> for DeleteRangeResponse {
                             }
                             deleted__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -5834,8 +5882,13 @@ impl<'de> serde::Deserialize<'de> for DowngradeRequest {
                                 return Err(serde::de::Error::duplicate_field("action"));
                             }
                             action__ = Some(
-                                map_.next_value::<downgrade_request::DowngradeAction>()?
-                                    as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<
+                                            downgrade_request::DowngradeAction,
+                                        >,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::Version => {
@@ -6261,7 +6314,9 @@ impl<'de> serde::Deserialize<'de> for HashKvRequest {
                             }
                             revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -6424,7 +6479,9 @@ impl<'de> serde::Deserialize<'de> for HashKvResponse {
                             }
                             hash__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -6436,7 +6493,9 @@ impl<'de> serde::Deserialize<'de> for HashKvResponse {
                             }
                             compact_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -6448,7 +6507,9 @@ impl<'de> serde::Deserialize<'de> for HashKvResponse {
                             }
                             hash_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -6652,7 +6713,9 @@ impl<'de> serde::Deserialize<'de> for HashResponse {
                             }
                             hash__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -6779,7 +6842,9 @@ impl<'de> serde::Deserialize<'de> for LeaseCheckpoint {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -6791,7 +6856,9 @@ impl<'de> serde::Deserialize<'de> for LeaseCheckpoint {
                             }
                             remaining_ttl__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7128,7 +7195,9 @@ impl<'de> serde::Deserialize<'de> for LeaseGrantRequest {
                             }
                             ttl__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7138,7 +7207,9 @@ impl<'de> serde::Deserialize<'de> for LeaseGrantRequest {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7287,7 +7358,9 @@ impl<'de> serde::Deserialize<'de> for LeaseGrantResponse {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7297,7 +7370,9 @@ impl<'de> serde::Deserialize<'de> for LeaseGrantResponse {
                             }
                             ttl__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7419,7 +7494,9 @@ impl<'de> serde::Deserialize<'de> for LeaseKeepAliveRequest {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7558,7 +7635,9 @@ impl<'de> serde::Deserialize<'de> for LeaseKeepAliveResponse {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7568,7 +7647,9 @@ impl<'de> serde::Deserialize<'de> for LeaseKeepAliveResponse {
                             }
                             ttl__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -7890,7 +7971,9 @@ impl<'de> serde::Deserialize<'de> for LeaseRevokeRequest {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -8110,7 +8193,9 @@ impl<'de> serde::Deserialize<'de> for LeaseStatus {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -8228,7 +8313,9 @@ impl<'de> serde::Deserialize<'de> for LeaseTimeToLiveRequest {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -8406,7 +8493,9 @@ impl<'de> serde::Deserialize<'de> for LeaseTimeToLiveResponse {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -8416,7 +8505,9 @@ impl<'de> serde::Deserialize<'de> for LeaseTimeToLiveResponse {
                             }
                             ttl__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -8426,7 +8517,9 @@ impl<'de> serde::Deserialize<'de> for LeaseTimeToLiveResponse {
                             }
                             granted_ttl__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -8437,7 +8530,7 @@ impl<'de> serde::Deserialize<'de> for LeaseTimeToLiveResponse {
                             keys__ = Some(
                                 map_
                                     .next_value::<
-                                        Vec<::pbjson::private::BytesDeserialize<_>>,
+                                        Vec<::gateway_runtime::json::BytesDeserialize<_>>,
                                     >()?
                                     .into_iter()
                                     .map(|x| x.0)
@@ -8589,7 +8682,9 @@ impl<'de> serde::Deserialize<'de> for Member {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -9219,7 +9314,9 @@ impl<'de> serde::Deserialize<'de> for MemberPromoteRequest {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -9455,7 +9552,9 @@ impl<'de> serde::Deserialize<'de> for MemberRemoveRequest {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -9700,7 +9799,9 @@ impl<'de> serde::Deserialize<'de> for MemberUpdateRequest {
                             }
                             id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -9947,7 +10048,9 @@ impl<'de> serde::Deserialize<'de> for MoveLeaderRequest {
                             }
                             target_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10239,7 +10342,9 @@ impl<'de> serde::Deserialize<'de> for PutRequest {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10249,7 +10354,9 @@ impl<'de> serde::Deserialize<'de> for PutRequest {
                             }
                             value__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10259,7 +10366,9 @@ impl<'de> serde::Deserialize<'de> for PutRequest {
                             }
                             lease__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10706,7 +10815,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10716,7 +10827,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             range_end__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10726,7 +10839,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             limit__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10736,7 +10851,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10745,7 +10862,11 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                                 return Err(serde::de::Error::duplicate_field("sortOrder"));
                             }
                             sort_order__ = Some(
-                                map_.next_value::<range_request::SortOrder>()? as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<range_request::SortOrder>,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::SortTarget => {
@@ -10753,7 +10874,11 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                                 return Err(serde::de::Error::duplicate_field("sortTarget"));
                             }
                             sort_target__ = Some(
-                                map_.next_value::<range_request::SortTarget>()? as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<range_request::SortTarget>,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::Serializable => {
@@ -10784,7 +10909,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             min_mod_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10796,7 +10923,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             max_mod_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10808,7 +10937,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             min_create_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -10820,7 +10951,9 @@ impl<'de> serde::Deserialize<'de> for RangeRequest {
                             }
                             max_create_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -11137,7 +11270,9 @@ impl<'de> serde::Deserialize<'de> for RangeResponse {
                             }
                             count__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -11583,7 +11718,9 @@ impl<'de> serde::Deserialize<'de> for ResponseHeader {
                             }
                             cluster_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -11593,7 +11730,9 @@ impl<'de> serde::Deserialize<'de> for ResponseHeader {
                             }
                             member_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -11603,7 +11742,9 @@ impl<'de> serde::Deserialize<'de> for ResponseHeader {
                             }
                             revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -11613,7 +11754,9 @@ impl<'de> serde::Deserialize<'de> for ResponseHeader {
                             }
                             raft_term__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12029,7 +12172,9 @@ impl<'de> serde::Deserialize<'de> for SnapshotResponse {
                             }
                             remaining_bytes__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12039,7 +12184,9 @@ impl<'de> serde::Deserialize<'de> for SnapshotResponse {
                             }
                             blob__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12408,7 +12555,9 @@ impl<'de> serde::Deserialize<'de> for StatusResponse {
                             }
                             db_size__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12418,7 +12567,9 @@ impl<'de> serde::Deserialize<'de> for StatusResponse {
                             }
                             leader__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12428,7 +12579,9 @@ impl<'de> serde::Deserialize<'de> for StatusResponse {
                             }
                             raft_index__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12438,7 +12591,9 @@ impl<'de> serde::Deserialize<'de> for StatusResponse {
                             }
                             raft_term__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12450,7 +12605,9 @@ impl<'de> serde::Deserialize<'de> for StatusResponse {
                             }
                             raft_applied_index__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12468,7 +12625,9 @@ impl<'de> serde::Deserialize<'de> for StatusResponse {
                             }
                             db_size_in_use__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12494,7 +12653,9 @@ impl<'de> serde::Deserialize<'de> for StatusResponse {
                             }
                             db_size_quota__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -12897,7 +13058,9 @@ impl<'de> serde::Deserialize<'de> for WatchCancelRequest {
                             }
                             watch_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -13124,7 +13287,9 @@ impl<'de> serde::Deserialize<'de> for WatchCreateRequest {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -13134,7 +13299,9 @@ impl<'de> serde::Deserialize<'de> for WatchCreateRequest {
                             }
                             range_end__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -13146,7 +13313,9 @@ impl<'de> serde::Deserialize<'de> for WatchCreateRequest {
                             }
                             start_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -13164,9 +13333,15 @@ impl<'de> serde::Deserialize<'de> for WatchCreateRequest {
                             }
                             filters__ = Some(
                                 map_
-                                    .next_value::<Vec<watch_create_request::FilterType>>()?
+                                    .next_value::<
+                                        Vec<
+                                            ::gateway_runtime::json::OpenEnum<
+                                                watch_create_request::FilterType,
+                                            >,
+                                        >,
+                                    >()?
                                     .into_iter()
-                                    .map(|x| x as i32)
+                                    .map(|x| x.0)
                                     .collect(),
                             );
                         }
@@ -13182,7 +13357,9 @@ impl<'de> serde::Deserialize<'de> for WatchCreateRequest {
                             }
                             watch_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -13712,7 +13889,9 @@ impl<'de> serde::Deserialize<'de> for WatchResponse {
                             }
                             watch_id__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -13736,7 +13915,9 @@ impl<'de> serde::Deserialize<'de> for WatchResponse {
                             }
                             compact_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }

@@ -107,7 +107,11 @@ impl<'de> serde::Deserialize<'de> for Event {
                                 return Err(serde::de::Error::duplicate_field("type"));
                             }
                             r#type__ = Some(
-                                map_.next_value::<event::EventType>()? as i32,
+                                map_
+                                    .next_value::<
+                                        ::gateway_runtime::json::OpenEnum<event::EventType>,
+                                    >()?
+                                    .0,
                             );
                         }
                         GeneratedField::Kv => {
@@ -384,7 +388,9 @@ impl<'de> serde::Deserialize<'de> for KeyValue {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -396,7 +402,9 @@ impl<'de> serde::Deserialize<'de> for KeyValue {
                             }
                             create_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -408,7 +416,9 @@ impl<'de> serde::Deserialize<'de> for KeyValue {
                             }
                             mod_revision__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -418,7 +428,9 @@ impl<'de> serde::Deserialize<'de> for KeyValue {
                             }
                             version__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -428,7 +440,9 @@ impl<'de> serde::Deserialize<'de> for KeyValue {
                             }
                             value__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -438,7 +452,9 @@ impl<'de> serde::Deserialize<'de> for KeyValue {
                             }
                             lease__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }

@@ -123,7 +123,9 @@ impl<'de> serde::Deserialize<'de> for CampaignRequest {
                             }
                             name__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -133,7 +135,9 @@ impl<'de> serde::Deserialize<'de> for CampaignRequest {
                             }
                             lease__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -143,7 +147,9 @@ impl<'de> serde::Deserialize<'de> for CampaignRequest {
                             }
                             value__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -418,7 +424,9 @@ impl<'de> serde::Deserialize<'de> for LeaderKey {
                             }
                             name__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -428,7 +436,9 @@ impl<'de> serde::Deserialize<'de> for LeaderKey {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -438,7 +448,9 @@ impl<'de> serde::Deserialize<'de> for LeaderKey {
                             }
                             rev__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -448,7 +460,9 @@ impl<'de> serde::Deserialize<'de> for LeaderKey {
                             }
                             lease__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -564,7 +578,9 @@ impl<'de> serde::Deserialize<'de> for LeaderRequest {
                             }
                             name__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -811,7 +827,9 @@ impl<'de> serde::Deserialize<'de> for ProclaimRequest {
                             }
                             value__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }

@@ -107,7 +107,9 @@ impl<'de> serde::Deserialize<'de> for LockRequest {
                             }
                             name__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -117,7 +119,9 @@ impl<'de> serde::Deserialize<'de> for LockRequest {
                             }
                             lease__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -244,7 +248,9 @@ impl<'de> serde::Deserialize<'de> for LockResponse {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -357,7 +363,9 @@ impl<'de> serde::Deserialize<'de> for UnlockRequest {
                             }
                             key__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::BytesDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }

@@ -3,7 +3,6 @@
 //! response body (`response_body`).
 
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use tonic::Status;
 
@@ -169,10 +168,7 @@ fn first_value(body: &[u8]) -> Result<Option<Value>, Status> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    Value::deserialize(&mut de)
-        .map(Some)
-        .map_err(|err| Status::invalid_argument(format!("invalid request body: {err}")))
+    codec::first_value(body).map(Some)
 }
 
 /// The value at a dotted path, created (as objects) on the way.

@@ -167,7 +167,11 @@ impl<'de> serde::Deserialize<'de> for Book {
                             if genre__.is_some() {
                                 return Err(serde::de::Error::duplicate_field("genre"));
                             }
-                            genre__ = Some(map_.next_value::<Genre>()? as i32);
+                            genre__ = Some(
+                                map_
+                                    .next_value::<::gateway_runtime::json::OpenEnum<Genre>>()?
+                                    .0,
+                            );
                         }
                         GeneratedField::PublishedYear => {
                             if published_year__.is_some() {
@@ -177,7 +181,9 @@ impl<'de> serde::Deserialize<'de> for Book {
                             }
                             published_year__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -329,7 +335,9 @@ impl<'de> serde::Deserialize<'de> for BookFilter {
                             }
                             published_after__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -914,7 +922,9 @@ impl<'de> serde::Deserialize<'de> for ListBooksRequest {
                             }
                             page_size__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -934,7 +944,11 @@ impl<'de> serde::Deserialize<'de> for ListBooksRequest {
                             if genre__.is_some() {
                                 return Err(serde::de::Error::duplicate_field("genre"));
                             }
-                            genre__ = Some(map_.next_value::<Genre>()? as i32);
+                            genre__ = Some(
+                                map_
+                                    .next_value::<::gateway_runtime::json::OpenEnum<Genre>>()?
+                                    .0,
+                            );
                         }
                         GeneratedField::Filter => {
                             if filter__.is_some() {
@@ -1182,7 +1196,9 @@ impl<'de> serde::Deserialize<'de> for ListShelvesRequest {
                             }
                             page_size__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
@@ -1574,7 +1590,9 @@ impl<'de> serde::Deserialize<'de> for Shelf {
                             }
                             book_count__ = Some(
                                 map_
-                                    .next_value::<::pbjson::private::NumberDeserialize<_>>()?
+                                    .next_value::<
+                                        ::gateway_runtime::json::NumberDeserialize<_>,
+                                    >()?
                                     .0,
                             );
                         }
