@@ -356,7 +356,7 @@ async fn decode_errors_are_invalid_argument() {
         post("/v1/echo", r#"{"key":1}"#),
     )
     .await;
-    let message = r#"invalid request body: at \"key\": invalid type: integer `1`, expected a string at line 1 column 8"#;
+    let message = r#"invalid value for \"key\": expected a string, found 1"#;
     assert_json(
         &reply,
         StatusCode::BAD_REQUEST,
