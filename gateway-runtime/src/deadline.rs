@@ -33,13 +33,14 @@ pub fn is_timeout_expired(err: &(dyn StdError + 'static)) -> bool {
 
 /// The status a failed call with `deadline` ends with: [`deadline_exceeded`] when the failure is
 /// a deadline however it was worded (`DeadlineExceeded`, or tonic's `Cancelled` "Timeout
-/// expired"), or a cancellation after the deadline passed; `status` unchanged otherwise.
+/// expired"), or when it came after the deadline had passed (a Go client whose context expired
+/// reports `DeadlineExceeded` whatever the server answers later, e.g. etcd 3.4's lock service
+/// `Unknown` "context deadline exceeded"); `status` unchanged otherwise.
 pub(crate) fn settle(status: Status, deadline: Option<Instant>) -> Status {
     let passed = deadline.is_some_and(|deadline| Instant::now() >= deadline);
-    let cancelled = status.code() == Code::Cancelled;
-    let tonic_timeout =
-        cancelled && status.message() == tonic::TimeoutExpired(()).to_string().as_str();
-    if status.code() == Code::DeadlineExceeded || tonic_timeout || (passed && cancelled) {
+    let tonic_timeout = status.code() == Code::Cancelled
+        && status.message() == tonic::TimeoutExpired(()).to_string().as_str();
+    if passed || tonic_timeout || status.code() == Code::DeadlineExceeded {
         deadline_exceeded()
     } else {
         status
@@ -53,7 +54,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cancellation_after_the_deadline_is_a_passed_deadline() {
+    fn a_failure_after_the_deadline_is_a_passed_deadline() {
         let past = Some(Instant::now() - Duration::from_millis(1));
         let future = Some(Instant::now() + Duration::from_secs(60));
         let expired = settle(Status::cancelled("Timeout expired"), past);
@@ -67,7 +68,9 @@ mod tests {
         );
         let upstream = settle(Status::deadline_exceeded("timed out"), None);
         assert_eq!(upstream.message(), "context deadline exceeded");
-        let other = settle(Status::not_found("x"), past);
+        let late = settle(Status::unknown("context deadline exceeded"), past);
+        assert_eq!(late.code(), Code::DeadlineExceeded);
+        let other = settle(Status::not_found("x"), future);
         assert_eq!(other.code(), Code::NotFound);
     }
 
