@@ -300,3 +300,37 @@ async fn oversized_message_is_resource_exhausted_on_both_backends() {
         );
     }
 }
+
+/// The same oversized message over the embedded backend's native gRPC API: `ResourceExhausted`
+/// with grpc-go's message, as etcd 3.5.1's gRPC server answers it.
+#[tokio::test]
+async fn oversized_grpc_message_is_resource_exhausted() {
+    use etcd_gateway::etcdserverpb::PutRequest;
+    use etcd_gateway::etcdserverpb::kv_client::KvClient;
+
+    let (etcd, embedded) = tokio::join!(Etcd::start(EtcdVersion::V3_5), Gateway::start_embedded());
+    for (side, addr) in [
+        ("etcd", etcd.addr()),
+        ("ours embedded", embedded.addr.clone()),
+    ] {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap_or_else(|err| panic!("{side}: {err}"));
+        let put = PutRequest {
+            key: b"big".to_vec(),
+            value: vec![b'x'; 2_500_000],
+            ..Default::default()
+        };
+        let status = KvClient::new(channel).put(put).await.expect_err(side);
+        assert_eq!(
+            (status.code(), status.message()),
+            (
+                tonic::Code::ResourceExhausted,
+                "grpc: received message larger than max (2500010 vs. 2097152)"
+            ),
+            "{side}"
+        );
+    }
+}
