@@ -107,6 +107,7 @@ async fn dispatch(State(to): State<Dispatch>, request: Request) -> Response {
         to.grpc
             .oneshot(request)
             .await
+            .map(crate::embedded::message_size::as_resource_exhausted)
             .map(IntoResponse::into_response)
     } else {
         to.gateway.oneshot(request).await

@@ -34,10 +34,12 @@ pub(crate) struct RequestContext {
 
 impl RequestContext {
     /// Reads the context of a request. A malformed `Grpc-Timeout` is
-    /// [`tonic::Code::InvalidArgument`] `invalid grpc-timeout: <value>`.
+    /// [`tonic::Code::InvalidArgument`] `invalid grpc-timeout: <value>`; a zero one (`0n`)
+    /// sets no deadline, as in etcd's gateway (grpc-gateway v1.16 applies only a non-zero
+    /// timeout).
     pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, Status> {
         Ok(Self {
-            timeout: metadata::grpc_timeout(headers)?,
+            timeout: metadata::grpc_timeout(headers)?.filter(|timeout| !timeout.is_zero()),
             metadata: metadata::forwarded_metadata(headers),
             received: Instant::now(),
         })
@@ -78,12 +80,12 @@ impl RequestContext {
         (context, bearer)
     }
 
-    /// A unary request: the metadata, and the deadline forwarded as `grpc-timeout` (the gateway
-    /// also enforces it around the call, see [`Self::timeout`]).
+    /// A unary request: the metadata, and the time left until the deadline forwarded as
+    /// `grpc-timeout` (the gateway also enforces the deadline around the call).
     pub(crate) fn unary_request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = self.stream_request(message);
-        if let Some(timeout) = self.timeout {
-            request.set_timeout(timeout);
+        if let Some(deadline) = self.deadline() {
+            request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         }
         request
     }
@@ -95,12 +97,7 @@ impl RequestContext {
         tonic::Request::from_parts(self.metadata.clone(), tonic::Extensions::default(), message)
     }
 
-    /// The `Grpc-Timeout` of each unary call.
-    pub(crate) fn timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    /// When a stream's deadline passes: the timeout covers the whole call from the request's
+    /// When the call's deadline passes: the timeout covers the whole call from the request's
     /// arrival, as in grpc-gateway.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.timeout.map(|timeout| self.received + timeout)
@@ -113,11 +110,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
         Self::from_headers(&parts.headers).map_err(|status| error_response(&status))
     }
-}
-
-/// The status of a call whose deadline passed.
-pub(crate) fn deadline_exceeded() -> Status {
-    Status::deadline_exceeded("context deadline exceeded")
 }
 
 #[cfg(test)]
@@ -176,7 +168,15 @@ mod tests {
                 .get("grpc-timeout")
                 .is_none()
         );
-        assert_eq!(context.timeout(), Some(Duration::from_secs(2)));
+        assert!(context.deadline().unwrap() <= Instant::now() + Duration::from_secs(2));
         assert!(context.deadline().unwrap() > Instant::now());
+    }
+
+    #[test]
+    fn a_zero_timeout_sets_no_deadline() {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-timeout", HeaderValue::from_static("0n"));
+        let context = RequestContext::from_headers(&headers).unwrap();
+        assert_eq!(context.deadline(), None);
     }
 }

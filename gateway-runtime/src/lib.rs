@@ -14,6 +14,7 @@
 //!   to metadata and response metadata back to headers,
 //! * `unary`, [`stream`] (JSON lines or Server-Sent Events), `websocket`: the three ways a call
 //!   is carried,
+//! * `deadline`: the one status of a call whose deadline passed, whoever noticed it,
 //! * `codec`, `body`: JSON decoding and encoding, size-limited request bodies,
 //! * [`error`]: the JSON error shape and the gRPC code → HTTP status table,
 //! * `cors`: CORS headers and the blanket `OPTIONS` answer,
@@ -32,6 +33,7 @@ mod client;
 mod codec;
 mod context;
 mod cors;
+mod deadline;
 mod endpoint;
 pub mod error;
 pub mod json;
@@ -46,6 +48,7 @@ mod unary;
 mod websocket;
 
 pub use client::{MessageLimits, ServiceClient};
+pub use deadline::{DEADLINE_EXCEEDED_MESSAGE, deadline_exceeded, is_timeout_expired};
 pub use router::GatewayRouter;
 pub use state::GatewayState;
 pub use transport::{GrpcTransport, transport};

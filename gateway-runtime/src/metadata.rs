@@ -267,7 +267,11 @@ mod tests {
         );
         let context = RequestContext::from_headers(&map).unwrap();
         let request = context.unary_request(());
-        assert_eq!(request.metadata().get("grpc-timeout").unwrap(), "1500000u");
+        // What is forwarded is the time left, counted from the request's arrival.
+        let forwarded = request.metadata().get("grpc-timeout").unwrap();
+        let left = parse_grpc_timeout(forwarded.as_bytes()).unwrap();
+        assert!(left <= Duration::from_millis(1500), "{forwarded:?}");
+        assert!(left > Duration::from_millis(1000), "{forwarded:?}");
         assert_eq!(grpc_timeout(&HeaderMap::new()).unwrap(), None);
     }
 

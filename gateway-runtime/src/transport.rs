@@ -41,9 +41,14 @@ where
     )
 }
 
-/// Turns a transport-level error into a [`tonic::Status`].
+/// Turns a transport-level error into a [`tonic::Status`]; tonic's timeout layer giving up is
+/// a passed deadline (`DeadlineExceeded`), not the `Cancelled` tonic would make of it.
 fn transport_error<E: Into<BoxError>>(err: E) -> tonic::Status {
-    match tonic::Status::try_from_error(err.into()) {
+    let err = err.into();
+    if crate::deadline::is_timeout_expired(err.as_ref()) {
+        return crate::deadline::deadline_exceeded();
+    }
+    match tonic::Status::try_from_error(err) {
         Ok(status) => status,
         Err(err) => tonic::Status::unavailable(format!("transport error: {err}")),
     }
@@ -85,5 +90,18 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn timeouts_of_the_timeout_layer_are_passed_deadlines() {
+        let svc = tower::service_fn(|_req: http::Request<tonic::body::Body>| async {
+            Err::<http::Response<tonic::body::Body>, _>(tonic::TimeoutExpired(()))
+        });
+        let err = transport(svc)
+            .oneshot(http::Request::new(tonic::body::Body::empty()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(err.message(), "context deadline exceeded");
     }
 }

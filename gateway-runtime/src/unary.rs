@@ -5,18 +5,23 @@ use std::future::Future;
 use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
+use tokio::time::Instant;
 use tonic::Status;
 
 use crate::{
-    context::{RequestContext, deadline_exceeded},
+    context::RequestContext,
+    deadline::{deadline_exceeded, settle},
     error::{error_response, json_response},
     metadata,
 };
 
 /// Sends `message` with the context's metadata and deadline through `call`.
 ///
-/// A `Grpc-Timeout` deadline is also enforced locally, so an upstream that never answers
-/// yields `DeadlineExceeded` (`context deadline exceeded`, 504).
+/// The `Grpc-Timeout` deadline is also enforced locally: a deadline that has passed before the
+/// call starts fails it without sending (as a Go client does with an expired context), an
+/// upstream that never answers yields `DeadlineExceeded`, and a failure that reports the passed
+/// deadline in other words is the same `DeadlineExceeded` (see [`settle`]): always 504
+/// `context deadline exceeded`.
 pub(crate) async fn call_unary<Req, Resp, Fut>(
     context: &RequestContext,
     message: Req,
@@ -25,13 +30,15 @@ pub(crate) async fn call_unary<Req, Resp, Fut>(
 where
     Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
 {
-    let response = call(context.unary_request(message));
-    match context.timeout() {
-        None => response.await,
-        Some(timeout) => tokio::time::timeout(timeout, response)
+    let deadline = context.deadline();
+    let outcome = match deadline {
+        None => call(context.unary_request(message)).await,
+        Some(deadline) if Instant::now() >= deadline => Err(deadline_exceeded()),
+        Some(deadline) => tokio::time::timeout_at(deadline, call(context.unary_request(message)))
             .await
             .unwrap_or_else(|_| Err(deadline_exceeded())),
-    }
+    };
+    outcome.map_err(|status| settle(status, deadline))
 }
 
 /// Renders a unary outcome: 200, `Content-Type: application/json`, the body produced by

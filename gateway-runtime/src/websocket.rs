@@ -21,7 +21,8 @@ use tonic::Status;
 
 use crate::{
     codec,
-    context::{RequestContext, deadline_exceeded},
+    context::RequestContext,
+    deadline::{deadline_exceeded, settle},
     shutdown::{SHUTTING_DOWN, ShutdownListener, shutting_down},
     stream::{Framing, RequestStream, StreamGuard},
 };
@@ -232,7 +233,7 @@ impl Session {
         let mut upstream = match upstream {
             Ok(response) => Box::pin(response.into_inner()),
             Err(status) => {
-                let _ = finish(&mut self.sink, &status).await;
+                let _ = finish(&mut self.sink, &settle(status, self.deadline)).await;
                 return;
             }
         };
@@ -261,7 +262,7 @@ impl Session {
                 let _ = self.sink.close().await;
             }
             Ending::Failed(status) => {
-                let _ = finish(&mut self.sink, &status).await;
+                let _ = finish(&mut self.sink, &settle(status, self.deadline)).await;
             }
             Ending::ClientGone => {}
         }

@@ -268,6 +268,17 @@ fn assert_cors(reply: &Reply) {
     );
 }
 
+/// The `grpc-timeout` the echo saw, in microseconds: the time left until the deadline when the
+/// call was sent, at most the client's `Grpc-Timeout`.
+fn forwarded_timeout(reply: &Reply) -> u64 {
+    let body: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON body");
+    let timeout = body["timeout"].as_str().expect("a forwarded timeout");
+    timeout
+        .strip_suffix('u')
+        .and_then(|micros| micros.parse().ok())
+        .unwrap_or_else(|| panic!("not microseconds: {timeout}"))
+}
+
 fn assert_json(reply: &Reply, status: StatusCode, body: &str) {
     assert_eq!(reply.status, status, "body: {}", reply.body);
     assert_eq!(reply.body, body);
@@ -393,7 +404,13 @@ async fn grpc_timeout_is_forwarded_and_enforced() {
         .body(Body::from("{}"))
         .unwrap();
     let reply = send(router(unreachable_transport()), request).await;
-    assert_json(&reply, StatusCode::OK, r#"{"key":"","timeout":"1000000u"}"#);
+    let forwarded = forwarded_timeout(&reply);
+    assert_json(
+        &reply,
+        StatusCode::OK,
+        &format!(r#"{{"key":"","timeout":"{forwarded}u"}}"#),
+    );
+    assert!((900_000..=1_000_000).contains(&forwarded), "{forwarded}");
 
     let request = Request::post("/v1/hang")
         .header("grpc-timeout", "20m")
@@ -556,11 +573,13 @@ async fn real_grpc_round_trip() {
         .body(Body::from(r#"{"key":"Zm9v"}"#))
         .unwrap();
     let reply = send(router(fake_grpc_server()), request).await;
+    let forwarded = forwarded_timeout(&reply);
     assert_json(
         &reply,
         StatusCode::OK,
-        r#"{"key":"Zm9v","auth":"tok.1","timeout":"5000000u","custom":"v"}"#,
+        &format!(r#"{{"key":"Zm9v","auth":"tok.1","timeout":"{forwarded}u","custom":"v"}}"#),
     );
+    assert!((4_900_000..=5_000_000).contains(&forwarded), "{forwarded}");
     assert_eq!(
         reply.headers["grpc-metadata-content-type"],
         "application/grpc"

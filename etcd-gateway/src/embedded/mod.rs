@@ -65,6 +65,7 @@ pub mod lease;
 pub mod lease_service;
 pub mod lock_service;
 pub mod maintenance_service;
+pub mod message_size;
 pub mod mvcc;
 pub mod quota;
 pub mod server;

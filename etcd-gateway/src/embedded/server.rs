@@ -92,9 +92,14 @@ impl Embedded {
         &self.data_dir
     }
 
-    /// The in-process transport: the tonic routes themselves.
+    /// The in-process transport: the tonic routes themselves, a message over the size limit
+    /// refused as etcd refuses it (see [`super::message_size`]).
     pub fn transport(&self) -> GrpcTransport {
-        gateway_runtime::transport(self.routes())
+        let routes = tower::ServiceExt::<http::Request<tonic::body::Body>>::map_response(
+            self.routes(),
+            super::message_size::as_resource_exhausted,
+        );
+        gateway_runtime::transport(routes)
     }
 
     /// etcd's gRPC services on the store (see [`routes`]).

@@ -100,19 +100,14 @@ impl Failure {
     }
 
     /// The status the client gets when this is the call's last failure: `Unavailable` when the
-    /// upstream is lost, never `Unknown`/`Internal`. A passed deadline is the client's
-    /// `DeadlineExceeded` when the client set it; when it is the gateway's default, the upstream
-    /// did not answer in time, which etcd reports as `Unavailable` (`request timed out`).
-    pub fn into_status(self, deadline: &Deadline) -> tonic::Status {
-        match (self, deadline) {
-            (Self::NotSent(why) | Self::Lost(why), _) => tonic::Status::unavailable(why),
-            (Self::Unavailable(status), _) => status,
-            (Self::DeadlineExceeded, Deadline::Client(_)) => {
-                tonic::Status::deadline_exceeded("context deadline exceeded")
-            }
-            (Self::DeadlineExceeded, Deadline::Default(timeout)) => tonic::Status::unavailable(
-                format!("request timed out: no answer from the upstream within {timeout:?}"),
-            ),
+    /// upstream is lost, never `Unknown`/`Internal`. A passed deadline, the client's
+    /// `Grpc-Timeout` or the gateway's `--request-timeout`, is `DeadlineExceeded` (`context
+    /// deadline exceeded`, 504), as etcd's gateway reports a deadline that passed.
+    pub fn into_status(self) -> tonic::Status {
+        match self {
+            Self::NotSent(why) | Self::Lost(why) => tonic::Status::unavailable(why),
+            Self::Unavailable(status) => status,
+            Self::DeadlineExceeded => gateway_runtime::deadline_exceeded(),
         }
     }
 }
@@ -215,8 +210,7 @@ mod tests {
         assert!(matches!(lost, Failure::Lost(_)));
         assert!(lost.may_retry(CallKind::Read));
         assert!(!lost.may_retry(CallKind::Write));
-        let default = Deadline::of(None, Duration::from_secs(5));
-        assert_eq!(lost.into_status(&default).code(), tonic::Code::Unavailable);
+        assert_eq!(lost.into_status().code(), tonic::Code::Unavailable);
 
         let no_leader = Failure::Unavailable(tonic::Status::unavailable("etcdserver: no leader"));
         assert!(no_leader.may_retry(CallKind::Read));
@@ -225,20 +219,13 @@ mod tests {
     }
 
     #[test]
-    fn a_passed_deadline_is_the_clients_or_a_timeout_of_the_upstream() {
+    fn a_passed_deadline_is_deadline_exceeded_whoever_set_it() {
         let client = Deadline::of(Some(Duration::from_secs(1)), Duration::from_secs(5));
         assert_eq!(client, Deadline::Client(Duration::from_secs(1)));
-        let status = Failure::DeadlineExceeded.into_status(&client);
-        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
-        assert_eq!(status.message(), "context deadline exceeded");
-
         let default = Deadline::of(Some(Duration::from_secs(9)), Duration::from_secs(5));
         assert_eq!(default, Deadline::Default(Duration::from_secs(5)));
-        let status = Failure::DeadlineExceeded.into_status(&default);
-        assert_eq!(status.code(), tonic::Code::Unavailable);
-        assert_eq!(
-            status.message(),
-            "request timed out: no answer from the upstream within 5s"
-        );
+        let status = Failure::DeadlineExceeded.into_status();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(status.message(), "context deadline exceeded");
     }
 }

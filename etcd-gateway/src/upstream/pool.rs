@@ -72,7 +72,7 @@ impl Pool {
                 if failure.is_connection_failure() {
                     member.mark_unhealthy(&failure.to_string());
                 }
-                Err(failure.into_status(&Deadline::Default(self.request_timeout)))
+                Err(failure.into_status())
             }
         }
     }
@@ -100,7 +100,7 @@ impl Pool {
                     member.mark_unhealthy(&failure.to_string());
                 }
                 if !failure.may_retry(kind) {
-                    return Err(failure.into_status(&limit));
+                    return Err(failure.into_status());
                 }
                 tracing::debug!(member = member.url(), %failure, "retrying on another member");
                 last_failure = Some(failure);
@@ -110,7 +110,7 @@ impl Pool {
             let failure = last_failure.expect("a pool has at least one member");
             let pause_until = Instant::now() + backoff;
             if !self.members.iter().any(Member::is_healthy) || pause_until >= deadline {
-                return Err(failure.into_status(&limit));
+                return Err(failure.into_status());
             }
             tokio::time::sleep_until(pause_until).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);

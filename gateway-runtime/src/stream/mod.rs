@@ -43,7 +43,8 @@ use json_seq::JsonSeq;
 
 use crate::{
     codec,
-    context::{RequestContext, deadline_exceeded},
+    context::RequestContext,
+    deadline::{deadline_exceeded, settle},
     error::{error_response, error_response_with},
     metadata,
     shutdown::{ShutdownListener, shutting_down},
@@ -222,6 +223,9 @@ async fn unless_shutdown<T>(
     }
 }
 
+/// Awaits `future`, unless the request side fails first. A failure already reported wins over
+/// an output ready at the same time: the body reader reports a bad message before it stops
+/// feeding the call (which may end the call), so the same input always gets the same answer.
 async fn until_input_fails<T>(
     future: impl Future<Output = T>,
     input_error: &mut Option<oneshot::Receiver<Status>>,
@@ -232,11 +236,12 @@ async fn until_input_fails<T>(
             return Ok(future.await);
         };
         tokio::select! {
-            output = &mut future => return Ok(output),
+            biased;
             failure = receiver => match failure {
                 Ok(status) => return Err(status),
                 Err(_) => *input_error = None, // the body ended cleanly
             },
+            output = &mut future => return Ok(output),
         }
     }
 }
@@ -259,7 +264,7 @@ where
     let call = unless_input_fails(call, &mut input_error, deadline);
     let response = match unless_shutdown(call, &mut shutdown).await {
         Ok(Ok(response)) => response,
-        Ok(Err(status)) => return error_response(&status),
+        Ok(Err(status)) => return error_response(&settle(status, deadline)),
         Err(status) => return input_error_response(&status),
     };
     let (response_metadata, upstream, _) = response.into_parts();
@@ -267,7 +272,7 @@ where
     let first = unless_input_fails(upstream.next(), &mut input_error, deadline);
     let first = match unless_shutdown(first, &mut shutdown).await {
         Ok(Some(Ok(message))) => Some(framing.result(&message)),
-        Ok(Some(Err(status))) => return error_response(&status),
+        Ok(Some(Err(status))) => return error_response(&settle(status, deadline)),
         Err(status) => return input_error_response(&status),
         Ok(None) => None,
     };
@@ -351,7 +356,8 @@ impl<Resp: Serialize> Stream for Lines<Resp> {
             Poll::Ready(Some(Ok(message))) => Poll::Ready(Some(Ok(this.framing.result(&message)))),
             Poll::Ready(Some(Err(status))) => {
                 this.done = true;
-                Poll::Ready(Some(Ok(this.framing.error(&status))))
+                let deadline = this.deadline.as_ref().map(|sleep| sleep.deadline());
+                Poll::Ready(Some(Ok(this.framing.error(&settle(status, deadline)))))
             }
             Poll::Ready(None) => {
                 this.done = true;
