@@ -338,6 +338,8 @@ fn missing_host_parts(answer: &str) -> (String, Option<String>, Option<String>, 
 async fn http_1_1_without_host_is_a_bad_request() {
     let etcd = Etcd::start(EtcdVersion::V3_5).await;
     let upstream = Gateway::start(&etcd.client_url()).await;
+    let etcd_34 = Etcd::start(EtcdVersion::V3_4).await;
+    let upstream_34 = Gateway::start(&etcd_34.client_url()).await;
     let embedded = Gateway::start_embedded().await;
     let expected = (
         "HTTP/1.1 400 Bad Request: missing required Host header".to_owned(),
@@ -348,6 +350,7 @@ async fn http_1_1_without_host_is_a_bad_request() {
     for (what, addr) in [
         ("etcd 3.5.1", etcd.addr()),
         ("ours upstream", upstream.addr.clone()),
+        ("ours in front of etcd 3.4.23", upstream_34.addr.clone()),
         ("ours embedded", embedded.addr.clone()),
     ] {
         for request in [
