@@ -7,8 +7,9 @@
 #   - chromium:    Debian's package (/usr/bin/chromium), renders the /docs page headless
 #   - openapi-spec-validator (PyPI): validates the served OpenAPI 3.1 and Swagger 2.0 documents
 #   - promtool:    Debian's prometheus package (/usr/bin/promtool), checks the /metrics output
-#   - gRPC clients of etcd: Python's etcd3 (PyPI, with the protobuf 3.20 it needs) and Node's
-#     etcd3 (npm, pinned in etcd-gateway/tests/clients/package-lock.json)
+#   - gRPC clients of etcd: Python's etcd3 (PyPI, with the protobuf 3.20 it needs), Node's
+#     etcd3 (npm, pinned in etcd-gateway/tests/clients/package-lock.json), and protoc (Debian's
+#     protobuf-compiler), which the Rust etcd-client crate of client-tests/ builds its protos with
 # The Debian etcd and prometheus services are never started: a temporary policy-rc.d forbids service starts
 # while packages are installed. The tests run their own etcd servers on free ports.
 set -euo pipefail
@@ -26,6 +27,7 @@ command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 [ -x /usr/bin/promtool ] || apt_packages+=(prometheus)
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
+command -v protoc >/dev/null 2>&1 || apt_packages+=(protobuf-compiler)
 if ! command -v python3 >/dev/null 2>&1; then
     apt_packages+=(python3 python3-pip)
 elif ! python3 -m pip --version >/dev/null 2>&1; then
@@ -77,6 +79,7 @@ echo "etcdctl: $(/usr/bin/etcdctl version 2>/dev/null | head -n1) (/usr/bin/etcd
 echo "curl: $(curl --version | head -n1)"
 echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | tail -n1) (/usr/bin/chromium)"
 echo "promtool: $(/usr/bin/promtool --version 2>&1 | head -n1) (/usr/bin/promtool)"
+echo "protoc: $(protoc --version)"
 echo "python etcd3: $(python3 -c 'import etcd3; print(etcd3.__version__)')"
 echo "node etcd3: $(node -e "console.log(require('$clients_dir/node_modules/etcd3/package.json').version)")"
 echo "openapi-spec-validator: $(python3 -m pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"

@@ -12,6 +12,8 @@ use crate::run_cmd;
 pub fn run(extra: &[String]) -> Result<()> {
     run_cmd("cargo", &["fmt", "--all", "--", "--check"])?;
     crate::regenerate::run(true)?;
+    // Before clippy: client-tests builds etcd-client, which needs protoc.
+    ensure_test_servers()?;
     run_cmd(
         "cargo",
         &[
@@ -24,7 +26,6 @@ pub fn run(extra: &[String]) -> Result<()> {
             "warnings",
         ],
     )?;
-    ensure_test_servers()?;
     let mut args = vec!["test", "--workspace", "--all-features", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
     run_tests(&args)
@@ -70,7 +71,8 @@ fn count(counts: &str, label: &str) -> u64 {
 }
 
 /// The integration tests start real etcd 3.4 and 3.5 servers and use etcdctl, Chromium, an
-/// OpenAPI validator and etcd's Python and Node gRPC clients: install whatever is missing.
+/// OpenAPI validator, etcd's Python and Node gRPC clients and protoc (for the Rust client):
+/// install whatever is missing.
 fn ensure_test_servers() -> Result<()> {
     let exists = |path: &str| std::path::Path::new(path).exists();
     let python_has = |module: &str| {
@@ -85,7 +87,8 @@ fn ensure_test_servers() -> Result<()> {
         && exists("/usr/bin/chromium")
         && python_has("openapi_spec_validator")
         && python_has("etcd3")
-        && exists("etcd-gateway/tests/clients/node_modules/etcd3");
+        && exists("etcd-gateway/tests/clients/node_modules/etcd3")
+        && Command::new("protoc").arg("--version").output().is_ok();
     if !(have_34 && have_35 && have_tools) {
         eprintln!("test dependencies missing: installing them (scripts/install-test-deps.sh)");
         run_cmd("bash", &["scripts/install-test-deps.sh"])?;
