@@ -11,6 +11,8 @@ use anyhow::Result;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
+use super::procfs;
+
 /// Pause after a failed request, so that a refusing target is not hammered in a tight loop.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
@@ -25,6 +27,8 @@ pub struct Load {
     pub warmup: Duration,
     /// Measured time.
     pub duration: Duration,
+    /// Processes whose CPU time over the measured window is recorded ([`Tally::cpu`]).
+    pub cpu_of: Vec<u32>,
 }
 
 /// One worker's way of sending a request and reading its whole response.
@@ -41,6 +45,9 @@ pub struct Tally {
     pub errors: u64,
     /// The first failure, to show what went wrong.
     pub first_error: Option<String>,
+    /// The CPU time each process of [`Load::cpu_of`] used over the measured window, in that
+    /// order (`None` where `/proc` could not be read).
+    pub cpu: Vec<Option<Duration>>,
 }
 
 impl Tally {
@@ -50,6 +57,7 @@ impl Tally {
             latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds"),
             errors: 0,
             first_error: None,
+            cpu: Vec::new(),
         }
     }
 
@@ -86,11 +94,24 @@ pub async fn drive<C: Caller>(callers: Vec<C>, load: &Load) -> Result<Tally> {
         .into_iter()
         .map(|caller| tokio::spawn(worker(caller, measure_from, deadline)))
         .collect();
+    let cpu = tokio::spawn(cpu_over(load.cpu_of.clone(), measure_from, deadline));
     let mut total = Tally::new();
     for worker in workers {
         total.merge(worker.await?)?;
     }
+    total.cpu = cpu.await?;
     Ok(total)
+}
+
+/// The CPU time each of `pids` uses from `from` to `until`.
+async fn cpu_over(pids: Vec<u32>, from: Instant, until: Instant) -> Vec<Option<Duration>> {
+    tokio::time::sleep_until(from).await;
+    let before: Vec<_> = pids.iter().map(|&pid| procfs::cpu_time(pid).ok()).collect();
+    tokio::time::sleep_until(until).await;
+    pids.iter()
+        .zip(before)
+        .map(|(&pid, before)| Some(procfs::cpu_time(pid).ok()?.saturating_sub(before?)))
+        .collect()
 }
 
 /// Sends requests back to back until `deadline`, cutting off the one in flight then.

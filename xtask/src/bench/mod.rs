@@ -228,10 +228,22 @@ async fn measure_all(
                 continue;
             }
             eprintln!("measuring {} on {}", unary.name(), target.label());
+            // Whose CPU time to record: the gateway (ours, embedded) and etcd.
+            let cpu_of = match target {
+                _ if unary.with_auth() => Vec::new(),
+                Target::Ours => gateway
+                    .iter()
+                    .map(Gateway::pid)
+                    .chain([etcd.pid()])
+                    .collect(),
+                Target::Embedded => embedded.iter().map(Gateway::pid).collect(),
+                Target::EtcdGateway | Target::Grpc => vec![etcd.pid()],
+            };
             let load = Load {
                 concurrency: unary.concurrency(args.concurrency),
                 warmup: args.warmup,
                 duration: args.duration,
+                cpu_of,
             };
             let tally = match target {
                 Target::EtcdGateway if unary.with_auth() => {

@@ -74,6 +74,11 @@ pub struct Measurement {
     rps: f64,
     /// Latency percentiles (50, 90, 99, 99.9, max) in milliseconds.
     latency_ms: [f64; 5],
+    /// CPU microseconds the gateway process (ours or the embedded store) spent per measured
+    /// request.
+    gateway_cpu_us: Option<f64>,
+    /// CPU microseconds etcd spent per measured request.
+    etcd_cpu_us: Option<f64>,
 }
 
 /// The latency percentiles reported, in the order of [`Measurement::latency_ms`].
@@ -95,6 +100,18 @@ impl Measurement {
             *slot = ms(hist.value_at_percentile(p));
         }
         latency_ms[4] = ms(hist.max());
+        let requests = hist.len();
+        let per_request = |cpu: &Option<Duration>| {
+            cpu.filter(|_| requests > 0)
+                .map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64)
+        };
+        // The order of `Load::cpu_of` for each target.
+        let (gateway_cpu_us, etcd_cpu_us) = match (target, tally.cpu.as_slice()) {
+            (Target::Ours, [gateway, etcd]) => (per_request(gateway), per_request(etcd)),
+            (Target::Embedded, [gateway]) => (per_request(gateway), None),
+            (Target::EtcdGateway | Target::Grpc, [etcd]) => (None, per_request(etcd)),
+            _ => (None, None),
+        };
         Measurement {
             scenario: scenario.name(),
             target: target.label(),
@@ -104,6 +121,8 @@ impl Measurement {
             first_error: tally.first_error,
             rps: hist.len() as f64 / duration.as_secs_f64(),
             latency_ms,
+            gateway_cpu_us,
+            etcd_cpu_us,
         }
     }
 
@@ -129,6 +148,8 @@ impl Measurement {
             "first_error": self.first_error,
             "rps": round(self.rps, 1),
             "latency_ms": latency,
+            "gateway_cpu_us_per_request": self.gateway_cpu_us.map(|us| round(us, 1)),
+            "etcd_cpu_us_per_request": self.etcd_cpu_us.map(|us| round(us, 1)),
         })
     }
 }
@@ -181,14 +202,23 @@ fn show_load(load: Option<[f64; 3]>) -> String {
 /// Prints the unary table, the throughput ratios and any failures.
 fn print_unary(measurements: &[Measurement]) {
     println!(
-        "\n{:<10} {:<14} {:>7} {:>10} {:>9} {:>9} {:>8}",
-        "scenario", "target", "workers", "req/s", "p50 ms", "p99 ms", "errors"
+        "\n{:<10} {:<14} {:>7} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9}",
+        "scenario", "target", "workers", "req/s", "p50 ms", "p99 ms", "errors", "gw µs", "etcd µs"
     );
+    let us = |cpu: Option<f64>| cpu.map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
     for m in measurements {
         let flag = if m.failed() { "  FAILED REQUESTS" } else { "" };
         println!(
-            "{:<10} {:<14} {:>7} {:>10.0} {:>9.3} {:>9.3} {:>8}{flag}",
-            m.scenario, m.target, m.concurrency, m.rps, m.latency_ms[0], m.latency_ms[2], m.errors
+            "{:<10} {:<14} {:>7} {:>10.0} {:>9.3} {:>9.3} {:>8} {:>9} {:>9}{flag}",
+            m.scenario,
+            m.target,
+            m.concurrency,
+            m.rps,
+            m.latency_ms[0],
+            m.latency_ms[2],
+            m.errors,
+            us(m.gateway_cpu_us),
+            us(m.etcd_cpu_us),
         );
     }
     let ratios = ratios(measurements);
@@ -221,6 +251,21 @@ fn print_unary(measurements: &[Measurement]) {
                 show(cost.etcd),
                 show(cost.embedded),
                 show(cost.embedded_over_etcd()),
+            );
+        }
+    }
+    let cpu = cpu_costs(measurements);
+    if !cpu.is_empty() {
+        println!("\nCPU per request (process CPU time over the measured window / requests, µs):");
+        let show = |us: Option<f64>| us.map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
+        for cost in &cpu {
+            println!(
+                "  {:<10} ours {:>7}   etcd-gateway's extra etcd CPU vs direct gRPC {:>7}   ours/extra {:>6}",
+                cost.scenario,
+                show(cost.ours),
+                show(cost.etcd_gateway_extra),
+                cost.ours_over_extra()
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
             );
         }
     }
@@ -281,6 +326,17 @@ pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result
             })
         })
         .collect();
+    let cpu_costs: Vec<Value> = cpu_costs(measurements)
+        .into_iter()
+        .map(|cost| {
+            json!({
+                "scenario": cost.scenario,
+                "ours_gateway_cpu_us": cost.ours.map(|us| round(us, 1)),
+                "etcd_gateway_extra_etcd_cpu_us": cost.etcd_gateway_extra.map(|us| round(us, 1)),
+                "ours_over_etcd_gateway_extra": cost.ours_over_extra().map(|r| round(r, 3)),
+            })
+        })
+        .collect();
     let group_commit: Vec<Value> = group_commit(measurements)
         .into_iter()
         .map(|g| {
@@ -311,6 +367,7 @@ pub fn write_json(path: &Path, settings: &Settings, results: &Results) -> Result
         "embedded_ratios": embedded_ratios,
         "group_commit": group_commit,
         "auth_costs": auth_costs,
+        "cpu_costs": cpu_costs,
         "watch": watch,
         "watch_ratios": watch_ratios,
     });
@@ -371,6 +428,51 @@ impl AuthCost {
 
 /// Per scenario run with authentication: the cost on each target measured both ways (with
 /// requests served).
+/// The CPU a JSON request costs, per scenario: our gateway process's CPU per request, and the
+/// extra CPU etcd spends per request through its own gateway compared with direct gRPC (its
+/// gateway runs inside etcd). A figure that does not depend on the number of cores.
+struct CpuCost {
+    scenario: &'static str,
+    /// Our gateway's CPU µs per request (in front of etcd).
+    ours: Option<f64>,
+    /// etcd's CPU µs per request through its gateway minus per direct gRPC request.
+    etcd_gateway_extra: Option<f64>,
+}
+
+impl CpuCost {
+    /// Ours relative to etcd's gateway's extra CPU (the goal is at most a third).
+    fn ours_over_extra(&self) -> Option<f64> {
+        Some(self.ours? / self.etcd_gateway_extra.filter(|extra| *extra > 0.0)?)
+    }
+}
+
+/// The [`CpuCost`] of each scenario measured on ours or on etcd's gateway and direct gRPC.
+fn cpu_costs(measurements: &[Measurement]) -> Vec<CpuCost> {
+    let find = |scenario: &str, target: Target| {
+        measurements
+            .iter()
+            .find(|m| m.scenario == scenario && m.target == target.label())
+    };
+    let mut scenarios: Vec<&'static str> = measurements.iter().map(|m| m.scenario).collect();
+    scenarios.dedup();
+    scenarios
+        .into_iter()
+        .filter_map(|scenario| {
+            let ours = find(scenario, Target::Ours).and_then(|m| m.gateway_cpu_us);
+            let through_gateway = find(scenario, Target::EtcdGateway).and_then(|m| m.etcd_cpu_us);
+            let direct = find(scenario, Target::Grpc).and_then(|m| m.etcd_cpu_us);
+            let etcd_gateway_extra = through_gateway
+                .zip(direct)
+                .map(|(through, direct)| through - direct);
+            (ours.is_some() || etcd_gateway_extra.is_some()).then_some(CpuCost {
+                scenario,
+                ours,
+                etcd_gateway_extra,
+            })
+        })
+        .collect()
+}
+
 fn auth_costs(measurements: &[Measurement]) -> Vec<AuthCost> {
     let mut out: Vec<AuthCost> = Vec::new();
     for unary in [Unary::RangeAuth, Unary::PutAuth] {
